@@ -1,0 +1,227 @@
+//! The command line and its environment variables (the product contract fixes their names and defaults).
+//!
+//! Every flag can also be set through the environment variable named in its help. `Debug` output never shows
+//! a database password, so a configuration can be logged safely.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+/// The embedded default: a SQLite file in the working directory, created when missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://cyberapp-tenants.db?mode=rwc";
+
+/// The endpoint a development token is scoped to unless `--endpoint-id` says otherwise.
+pub const DEFAULT_DEV_ENDPOINT_ID: &str = "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0";
+
+#[derive(Debug, Parser)]
+#[command(name = "cyberapp-tenants", version, about = "Acronis CyberApp callback handler and tenant service")]
+pub struct Cli {
+    /// Log line format: `json` or `pretty` [default: pretty on a terminal, else json]
+    #[arg(long, env = "LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations (unless --no-migrate), then serve HTTP and gRPC until SIGTERM or SIGINT.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Development helpers (never for production).
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Print a JWT signed by the local development key, as the Acronis gateway would send it.
+    Token(DevTokenArgs),
+}
+
+/// Where the tenant record lives.
+#[derive(Clone, Args)]
+pub struct DatabaseArgs {
+    /// SeaORM database URL: `sqlite://FILE?mode=rwc` or `postgres://USER:PASSWORD@HOST/DB`
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+}
+
+impl fmt::Debug for DatabaseArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseArgs").field("database_url", &redact_url(&self.database_url)).finish()
+    }
+}
+
+/// Settings of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Address of the public callback gateway (HTTP)
+    #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Address of the internal TenantService (gRPC, with health and reflection)
+    #[arg(long, env = "GRPC_ADDR", default_value = "0.0.0.0:50051")]
+    pub grpc_addr: SocketAddr,
+
+    /// Do not apply migrations at start-up (a Helm hook or `migrate` does it); refuse to become ready until
+    /// the schema is current
+    #[arg(long, env = "NO_MIGRATE", action = ArgAction::SetTrue)]
+    pub no_migrate: bool,
+
+    #[command(flatten)]
+    pub acgw: AcgwArgs,
+
+    /// Directory for files the service keeps beside the database (the development signing key)
+    #[arg(long, env = "DATA_DIR", default_value = ".")]
+    pub data_dir: PathBuf,
+
+    /// Largest accepted callback body in bytes; larger ones get 413
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Seconds to let in-flight requests finish after SIGTERM before exiting anyway
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl ServeArgs {
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+/// How callbacks from the Acronis API Callback Gateway are verified.
+#[derive(Debug, Clone, Args)]
+pub struct AcgwArgs {
+    /// Comma-separated JWT issuers to trust; keys come from `<issuer>/api/idp/v1/keys`. `https://` is required
+    /// except for loopback hosts (`http://127.0.0.1:PORT`, `http://localhost:PORT`)
+    #[arg(
+        long = "acgw-trusted-issuers",
+        env = "ACGW_TRUSTED_ISSUERS",
+        value_delimiter = ',',
+        default_value = "https://acronis.cloud,https://cloud.acronis.com"
+    )]
+    pub trusted_issuers: Vec<String>,
+
+    /// Comma-separated allow-list of `context.endpoint_id` values this deployment serves [default: any
+    /// endpoint whose JWT scope matches]
+    #[arg(long = "acgw-endpoint-ids", env = "ACGW_ENDPOINT_IDS", value_delimiter = ',')]
+    pub endpoint_ids: Vec<String>,
+
+    /// Allowed clock skew in seconds when checking `exp` and `nbf`
+    #[arg(long = "acgw-clock-leeway-secs", env = "ACGW_CLOCK_LEEWAY_SECS", default_value_t = 60)]
+    pub clock_leeway_secs: u64,
+
+    /// Development mode: a local signing key, its JWKS at /dev/api/idp/v1/keys and `dev token` (never in
+    /// production)
+    #[arg(
+        long = "acgw-dev-mode",
+        env = "ACGW_DEV_MODE",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_value_t = false,
+        default_missing_value = "true"
+    )]
+    pub dev_mode: bool,
+
+    /// Least number of seconds between two JWKS fetches for one issuer that a token with an unknown `kid`
+    /// may cause (protects the IdP from a flood of bogus key ids)
+    #[arg(long = "acgw-jwks-refetch-interval-secs", env = "ACGW_JWKS_REFETCH_INTERVAL_SECS", default_value_t = 15)]
+    pub jwks_refetch_interval_secs: u64,
+}
+
+impl AcgwArgs {
+    /// The endpoint allow-list with blanks dropped (`ACGW_ENDPOINT_IDS=""` means "any").
+    pub fn endpoint_allow_list(&self) -> Vec<String> {
+        self.endpoint_ids.iter().map(|id| id.trim()).filter(|id| !id.is_empty()).map(str::to_owned).collect()
+    }
+}
+
+/// Settings of `dev token`.
+#[derive(Debug, Clone, Args)]
+pub struct DevTokenArgs {
+    /// The endpoint the token is issued for (its `scope[].role`); must equal the callback's
+    /// `context.endpoint_id`
+    #[arg(long, default_value = DEFAULT_DEV_ENDPOINT_ID)]
+    pub endpoint_id: String,
+
+    /// Lifetime of the token in seconds
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u64,
+
+    /// The gateway address of the running service; its port names the development issuer
+    #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Directory holding the development signing key (created when missing)
+    #[arg(long, env = "DATA_DIR", default_value = ".")]
+    pub data_dir: PathBuf,
+}
+
+/// Hides the password of a URL such as `postgres://user:secret@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_password_never_appears_in_debug_output() {
+        let args = DatabaseArgs { database_url: "postgres://app:hunter2@db:5432/tenants".into() };
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db:5432/tenants"), "{shown}");
+    }
+
+    #[test]
+    fn defaults_match_the_product_contract() {
+        let cli = Cli::try_parse_from(["cyberapp-tenants", "serve"]).expect("parses");
+        let Command::Serve(args) = cli.command else { panic!("serve expected") };
+        // The process environment may set these in CI; only assert when it does not.
+        if std::env::var_os("DATABASE_URL").is_none() {
+            assert_eq!(args.database.database_url, DEFAULT_DATABASE_URL);
+        }
+        if std::env::var_os("ACGW_TRUSTED_ISSUERS").is_none() {
+            assert_eq!(args.acgw.trusted_issuers, ["https://acronis.cloud", "https://cloud.acronis.com"]);
+        }
+        if std::env::var_os("HTTP_ADDR").is_none() {
+            assert_eq!(args.http_addr.to_string(), "0.0.0.0:8080");
+        }
+        if std::env::var_os("GRPC_ADDR").is_none() {
+            assert_eq!(args.grpc_addr.to_string(), "0.0.0.0:50051");
+        }
+        if std::env::var_os("ACGW_CLOCK_LEEWAY_SECS").is_none() {
+            assert_eq!(args.acgw.clock_leeway_secs, 60);
+        }
+        if std::env::var_os("ACGW_DEV_MODE").is_none() {
+            assert!(!args.acgw.dev_mode);
+        }
+    }
+
+    #[test]
+    fn empty_endpoint_allow_list_means_any_endpoint() {
+        let cli = Cli::try_parse_from(["cyberapp-tenants", "serve", "--acgw-endpoint-ids", ""]).expect("parses");
+        let Command::Serve(args) = cli.command else { panic!("serve expected") };
+        assert!(args.acgw.endpoint_allow_list().is_empty());
+    }
+}

@@ -1,0 +1,4 @@
+//! SeaORM entities, one file per table. The tables themselves are created by `db::migration`.
+
+pub mod tenant;
+pub mod tenant_event;

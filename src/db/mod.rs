@@ -1,0 +1,36 @@
+//! Storage: the SeaORM entities, the migrations that create their tables, and how to connect.
+//!
+//! Only `tenant::store` runs queries; the gateway never imports this module.
+
+pub mod entity;
+pub mod migration;
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+/// How long a request waits for a pooled connection (or, on SQLite, for the write lock) before the
+/// database counts as unavailable.
+const WAIT_FOR_DATABASE: Duration = Duration::from_secs(5);
+
+/// Opens a connection pool for `url` (`sqlite://…` or `postgres://…`).
+///
+/// SQLite runs in WAL mode with a busy timeout so that concurrent writers wait for each other instead of
+/// failing, and with `synchronous=FULL` so that a commit we answered 200 for survives a crash.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .connect_timeout(WAIT_FOR_DATABASE)
+        .acquire_timeout(WAIT_FOR_DATABASE)
+        // Statements are logged by our own spans; sqlx's per-query logging is noise at info level.
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(WAIT_FOR_DATABASE)
+                .foreign_keys(true)
+        });
+    Database::connect(options).await
+}

@@ -1,0 +1,224 @@
+//! Verification of the Acronis API Callback Gateway's JWT (protocol §6, product "Verification first").
+//!
+//! RS256 only; the key is chosen by `kid` from the key set of a *configured* issuer (never from a URL in the
+//! request); `iss` must be trusted, `exp` present and not past the leeway, `nbf` honoured; `aud` is not
+//! checked (real tokens carry one the docs never ask to verify). The endpoint check (`scope[].role` equals
+//! `context.endpoint_id`) needs the body, so it is a separate step, [`RequestVerifier::authorize_endpoint`].
+//! No token ever reaches a log line or an error message.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use super::error::GatewayError;
+use super::jwks::{IssuerKeys, KeyLookup};
+
+/// Tokens longer than this are refused before any parsing; real ones are about 1 KiB.
+const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// What `RequestVerifier` needs to know.
+#[derive(Debug, Clone)]
+pub struct VerifierSettings {
+    /// Issuers whose keys are fetched from `<issuer>/api/idp/v1/keys`.
+    pub trusted_issuers: Vec<String>,
+    /// `context.endpoint_id` values served; empty means any.
+    pub endpoint_allow_list: Vec<String>,
+    pub clock_leeway: Duration,
+    pub jwks_refetch_interval: Duration,
+}
+
+#[derive(Debug)]
+pub struct RequestVerifier {
+    issuers: HashMap<String, IssuerKeys>,
+    endpoint_allow_list: HashSet<String>,
+    clock_leeway: Duration,
+}
+
+/// A caller whose token was verified: the endpoints its token is scoped to.
+#[derive(Debug)]
+pub struct VerifiedCaller {
+    roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct UnverifiedIssuer {
+    iss: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AcgwClaims {
+    #[serde(default)]
+    scope: Vec<ScopeEntry>,
+}
+
+#[derive(Deserialize)]
+struct ScopeEntry {
+    #[serde(default)]
+    role: Option<String>,
+}
+
+fn unauthorized(reason: &str) -> GatewayError {
+    GatewayError::Unauthorized(format!("The request could not be authenticated: {reason}."))
+}
+
+impl RequestVerifier {
+    /// Checks the issuer URLs (`https://`, or `http://` on a loopback host) and prepares a key cache each.
+    pub fn new(settings: &VerifierSettings) -> anyhow::Result<Self> {
+        crate::tls::install_crypto_provider();
+        let http =
+            reqwest::Client::builder().user_agent(concat!("cyberapp-tenants/", env!("CARGO_PKG_VERSION"))).build()?;
+        let mut issuers = HashMap::new();
+        for issuer in &settings.trusted_issuers {
+            let issuer = normalize_issuer(issuer)?;
+            let keys = IssuerKeys::remote(&issuer, http.clone(), settings.jwks_refetch_interval);
+            issuers.insert(issuer, keys);
+        }
+        Ok(Self {
+            issuers,
+            endpoint_allow_list: settings.endpoint_allow_list.iter().cloned().collect(),
+            clock_leeway: settings.clock_leeway,
+        })
+    }
+
+    /// Trusts `issuer` with a fixed set of keys (development mode).
+    pub fn trust_fixed_issuer(&mut self, issuer: String, keys: HashMap<String, DecodingKey>) {
+        self.issuers.insert(issuer, IssuerKeys::fixed(keys));
+    }
+
+    /// Verifies the `Authorization: Bearer <jwt>` header.
+    pub async fn verify(&self, headers: &HeaderMap) -> Result<VerifiedCaller, GatewayError> {
+        let token = bearer_token(headers)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("the token is malformed"))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(unauthorized("the token must be signed with RS256"));
+        }
+        let kid = header.kid.ok_or_else(|| unauthorized("the token has no key id"))?;
+        let issuer = unverified_issuer(token)?;
+        // The issuer picks which configured key set to use; the signature check below then proves it.
+        let keys = self.issuers.get(&issuer).ok_or_else(|| unauthorized("the token's issuer is not trusted"))?;
+        let key = match keys.key(&kid).await {
+            KeyLookup::Found(key) => key,
+            KeyLookup::Unknown => return Err(unauthorized("the token's signing key is unknown")),
+            KeyLookup::Unavailable => {
+                return Err(GatewayError::Unavailable(
+                    "The Acronis signing keys could not be fetched; please retry shortly.".into(),
+                ));
+            }
+        };
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = self.clock_leeway.as_secs();
+        validation.set_issuer(&[&issuer]);
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        let claims = jsonwebtoken::decode::<AcgwClaims>(token, &key, &validation)
+            .map_err(|error| unauthorized(rejection_reason(error.kind())))?
+            .claims;
+        let roles = claims.scope.into_iter().filter_map(|entry| entry.role).collect();
+        Ok(VerifiedCaller { roles })
+    }
+
+    /// The token must be scoped to the body's `context.endpoint_id`, and the endpoint must be one this
+    /// deployment serves.
+    pub fn authorize_endpoint(&self, caller: &VerifiedCaller, endpoint_id: &str) -> Result<(), GatewayError> {
+        if !caller.roles.iter().any(|role| role == endpoint_id) {
+            return Err(GatewayError::Forbidden("The token was not issued for this CyberApp endpoint.".into()));
+        }
+        if !self.endpoint_allow_list.is_empty() && !self.endpoint_allow_list.contains(endpoint_id) {
+            return Err(GatewayError::Forbidden("This CyberApp endpoint is not served by this deployment.".into()));
+        }
+        Ok(())
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Result<&str, GatewayError> {
+    let value =
+        headers.get(header::AUTHORIZATION).ok_or_else(|| unauthorized("the Authorization header is missing"))?;
+    let value = value.to_str().map_err(|_| unauthorized("the Authorization header is not a bearer token"))?;
+    let (scheme, token) =
+        value.split_once(' ').ok_or_else(|| unauthorized("the Authorization header is not a bearer token"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(unauthorized("the Authorization header is not a bearer token"));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(unauthorized("the bearer token is empty"));
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(unauthorized("the token is malformed"));
+    }
+    Ok(token)
+}
+
+/// Reads `iss` from the token's claims *before* the signature is checked, only to choose the key set.
+fn unverified_issuer(token: &str) -> Result<String, GatewayError> {
+    let claims = token.split('.').nth(1).ok_or_else(|| unauthorized("the token is malformed"))?;
+    let claims = URL_SAFE_NO_PAD.decode(claims).map_err(|_| unauthorized("the token is malformed"))?;
+    let claims: UnverifiedIssuer =
+        serde_json::from_slice(&claims).map_err(|_| unauthorized("the token is malformed"))?;
+    claims.iss.ok_or_else(|| unauthorized("the token has no issuer"))
+}
+
+fn rejection_reason(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidSignature => "the token's signature is invalid",
+        ErrorKind::ExpiredSignature => "the token has expired",
+        ErrorKind::ImmatureSignature => "the token is not valid yet",
+        ErrorKind::InvalidIssuer => "the token's issuer is not trusted",
+        ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => "the token has no expiry",
+        ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
+        ErrorKind::InvalidAlgorithm => "the token must be signed with RS256",
+        _ => "the token is malformed",
+    }
+}
+
+/// Accepts `https://host[:port][/path]`, and plain `http://` only for loopback hosts (tests, local set-ups).
+/// A trailing slash is dropped so `iss` compares exactly.
+pub fn normalize_issuer(issuer: &str) -> anyhow::Result<String> {
+    let issuer = issuer.trim().trim_end_matches('/');
+    let url =
+        reqwest::Url::parse(issuer).map_err(|e| anyhow::anyhow!("trusted issuer {issuer:?} is not a URL: {e}"))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => anyhow::bail!("trusted issuer {issuer:?} must use https:// (http:// is allowed only for loopback hosts)"),
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        anyhow::bail!("trusted issuer {issuer:?} must not carry credentials, a query or a fragment");
+    }
+    Ok(issuer.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuers_must_be_https_except_on_loopback() {
+        assert_eq!(normalize_issuer("https://acronis.cloud/").expect("valid"), "https://acronis.cloud");
+        assert!(normalize_issuer("http://127.0.0.1:8080/dev").is_ok());
+        assert!(normalize_issuer("http://localhost:9000").is_ok());
+        for bad in ["http://acronis.cloud", "ftp://localhost", "acronis.cloud", "https://u:p@acronis.cloud"] {
+            assert!(normalize_issuer(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn only_bearer_tokens_are_read() {
+        let mut headers = HeaderMap::new();
+        assert!(bearer_token(&headers).is_err());
+        for (value, ok) in
+            [("Bearer abc", true), ("bearer abc", true), ("Basic abc", false), ("Bearer ", false), ("Bearer", false)]
+        {
+            headers.insert(header::AUTHORIZATION, value.parse().expect("header"));
+            assert_eq!(bearer_token(&headers).is_ok(), ok, "{value}");
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! `POST /callback`: the whole path of one ACGW callback.
+//!
+//! bounded body → verify the JWT → parse the envelope → authorize the endpoint → recognise the callback →
+//! call the TenantService → render the success envelope. Verification comes before anything else reads the
+//! body; every failure becomes the contract's error body (see `error`).
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::GatewayState;
+use super::callbacks::dispatch;
+use super::cti::StandardCallback;
+use super::envelope::{Envelope, SuccessResponse, readable_request_id};
+use super::error::GatewayError;
+
+pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body: Body) -> Response {
+    let body = match read_body(body, &headers, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(error) => return error.into_response(),
+    };
+    let span = tracing::info_span!(
+        "callback",
+        request_id = tracing::field::Empty,
+        callback = tracing::field::Empty,
+        tenant_id = tracing::field::Empty,
+    );
+    let outcome = process(&state, &headers, &body).instrument(span.clone()).await;
+    let _entered = span.enter();
+    match outcome {
+        Ok(success) => {
+            tracing::info!(status = 200, "callback answered");
+            Json(success).into_response()
+        }
+        Err(error) => {
+            let status = error.status().as_u16();
+            if status >= 500 {
+                tracing::warn!(status, reason = %error, "callback failed");
+            } else {
+                tracing::info!(status, reason = %error, "callback refused");
+            }
+            error.for_request(readable_request_id(&body)).into_response()
+        }
+    }
+}
+
+async fn process(state: &GatewayState, headers: &HeaderMap, body: &[u8]) -> Result<SuccessResponse, GatewayError> {
+    let caller = state.verifier.verify(headers).await?;
+    let envelope = Envelope::parse(body)?;
+    let span = tracing::Span::current();
+    span.record("request_id", envelope.request_id.as_str());
+    span.record("tenant_id", envelope.context.tenant_id.as_str());
+    state.verifier.authorize_endpoint(&caller, &envelope.context.endpoint_id)?;
+
+    let Some(callback) = StandardCallback::from_callback_id(&envelope.context.callback_id) else {
+        tracing::warn!(callback_id = %envelope.context.callback_id, "unknown callback id");
+        return Err(GatewayError::UnsupportedCallback(
+            "This callback is not supported by this handler (unknown context.callback_id).".into(),
+        ));
+    };
+    span.record("callback", callback.name());
+
+    let payload = dispatch(callback, &envelope, state.tenants.clone()).await?;
+    Ok(SuccessResponse {
+        response_type: callback.response_type(),
+        request_id: envelope.request_id,
+        response_id: Uuid::new_v4(),
+        payload,
+    })
+}
+
+/// Reads the whole body, refusing with 413 as soon as it is known to exceed `limit` bytes.
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(GatewayError::PayloadTooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(GatewayError::PayloadTooLarge { limit })
+        }
+        Err(error) => Err(GatewayError::BadRequest(format!("The request body could not be read: {error}."))),
+    }
+}

@@ -1,0 +1,142 @@
+//! The ACGW request and response envelopes (protocol §4 and §7) as serde types.
+//!
+//! Parsing is lenient where Acronis is inconsistent (unknown fields ignored; `payload` absent, `null` and `{}`
+//! mean the same; any `created_at`, even the Go zero time) and strict where a wrong value would make us act
+//! on the wrong tenant (`context.tenant_id` must be a UUID).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::error::GatewayError;
+
+/// Longest `request_id` accepted (Acronis sends UUIDs); it bounds what we store and echo.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    /// The request `type` CTI. Checked only leniently, as the protocol allows (§11.3).
+    #[serde(rename = "type")]
+    pub request_type: String,
+    pub request_id: String,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    pub context: Context,
+    #[serde(default)]
+    payload: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Context {
+    pub callback_id: String,
+    pub endpoint_id: String,
+    pub tenant_id: String,
+    #[serde(default)]
+    pub datacenter_url: Option<String>,
+}
+
+impl Envelope {
+    /// Parses and validates a request body.
+    pub fn parse(body: &[u8]) -> Result<Self, GatewayError> {
+        let envelope: Self = serde_json::from_slice(body).map_err(|error| {
+            GatewayError::BadRequest(format!("The request body is not a valid callback envelope: {error}."))
+        })?;
+        if envelope.request_id.trim().is_empty() || envelope.request_id.len() > MAX_REQUEST_ID_LEN {
+            return Err(GatewayError::BadRequest(format!(
+                "request_id must be a non-empty string of at most {MAX_REQUEST_ID_LEN} characters."
+            )));
+        }
+        if Uuid::try_parse(&envelope.context.tenant_id).is_err() {
+            return Err(GatewayError::BadRequest("context.tenant_id must be a UUID.".into()));
+        }
+        Ok(envelope)
+    }
+
+    /// The callback-specific payload as `T`. An absent or `null` payload reads as `{}`.
+    pub fn payload<T: DeserializeOwned>(&self, callback: &str) -> Result<T, GatewayError> {
+        let empty = Value::Object(serde_json::Map::new());
+        let payload = match &self.payload {
+            None | Some(Value::Null) => &empty,
+            Some(value) => value,
+        };
+        T::deserialize(payload)
+            .map_err(|error| GatewayError::BadRequest(format!("The payload of {callback} is invalid: {error}.")))
+    }
+
+    /// `context.datacenter_url`, when given and not blank.
+    pub fn datacenter_url(&self) -> Option<String> {
+        self.context.datacenter_url.clone().filter(|url| !url.trim().is_empty())
+    }
+}
+
+/// The `request_id` of a body that may not be a valid envelope, for echoing in an error response.
+pub fn readable_request_id(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Probe {
+        request_id: Option<Value>,
+    }
+    let probe: Probe = serde_json::from_slice(body).ok()?;
+    match probe.request_id? {
+        Value::String(id) if !id.trim().is_empty() && id.len() <= MAX_REQUEST_ID_LEN => Some(id),
+        _ => None,
+    }
+}
+
+/// The success envelope (§7). `payload` is left out, never `null`, when the callback has none.
+#[derive(Debug, Serialize)]
+pub struct SuccessResponse {
+    #[serde(rename = "type")]
+    pub response_type: &'static str,
+    pub request_id: String,
+    pub response_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GET_STATE: &str = r#"{
+        "type": "cti.a.p.acgw.request.v1.1~a.p.partner.mirroring.get_state.v1.0",
+        "request_id": "14ba57f7-b28c-4e5f-b1ae-55eba40a8502",
+        "created_at": "0001-01-01T00:00:00Z",
+        "context": {
+            "callback_id": "cti.a.p.acgw.callback.v2.0~a.p.partner.mirroring.get_state.v1.0",
+            "endpoint_id": "cti.a.p.acgw.endpoint.v1.0~wasabi_technologies.wasabi_qa.endpoint.v1.0",
+            "tenant_id": "9ae2aada-2342-4fc0-8d92-007b597a7d9c",
+            "datacenter_url": "https://eu8.acronis.cloud"
+        },
+        "payload": {},
+        "paging": {"limit": 5}
+    }"#;
+
+    #[test]
+    fn documented_request_parses_with_unknown_fields_ignored() {
+        let envelope = Envelope::parse(GET_STATE.as_bytes()).expect("valid");
+        assert_eq!(envelope.request_id, "14ba57f7-b28c-4e5f-b1ae-55eba40a8502");
+        assert_eq!(envelope.datacenter_url().as_deref(), Some("https://eu8.acronis.cloud"));
+    }
+
+    #[test]
+    fn absent_null_and_empty_payloads_read_the_same() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Empty {}
+        for payload in ["", r#","payload": null"#, r#","payload": {}"#] {
+            let body = format!(
+                r#"{{"type":"t","request_id":"r","context":{{"callback_id":"c","endpoint_id":"e","tenant_id":"9ae2aada-2342-4fc0-8d92-007b597a7d9c"}}{payload}}}"#
+            );
+            let envelope = Envelope::parse(body.as_bytes()).expect("valid");
+            assert_eq!(envelope.payload::<Empty>("x").expect("empty payload"), Empty {});
+        }
+    }
+
+    #[test]
+    fn request_id_is_echoed_only_when_readable() {
+        assert_eq!(readable_request_id(br#"{"request_id":"abc"}"#).as_deref(), Some("abc"));
+        assert_eq!(readable_request_id(br#"{"request_id":7}"#), None);
+        assert_eq!(readable_request_id(b"not json"), None);
+        assert_eq!(readable_request_id(b"[]"), None);
+    }
+}

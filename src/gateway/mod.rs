@@ -1,0 +1,44 @@
+//! The public axum gateway: speaks the ACGW JSON protocol and nothing else.
+//!
+//! It verifies each callback, turns it into a TenantService RPC through the generated gRPC client and
+//! renders the answer. It holds no tenant state and never imports `db` or `tenant::store`.
+
+pub mod auth;
+mod callback;
+mod callbacks;
+pub mod cti;
+pub mod envelope;
+pub mod error;
+mod health;
+pub mod jwks;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use serde_json::Value;
+
+use crate::grpc::{HealthClient, TenantClient};
+use auth::RequestVerifier;
+
+/// Everything a gateway request handler needs; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct GatewayState {
+    pub tenants: TenantClient,
+    pub health: HealthClient,
+    pub verifier: Arc<RequestVerifier>,
+    pub max_body_bytes: usize,
+    /// The development key set served at `/dev/api/idp/v1/keys`, in development mode only.
+    pub dev_jwks: Option<Arc<Value>>,
+}
+
+pub fn router(state: GatewayState) -> Router {
+    let mut router = Router::new()
+        .route("/callback", post(callback::handle))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready));
+    if let Some(jwks) = state.dev_jwks.clone() {
+        router = router.route("/dev/api/idp/v1/keys", get(move || async move { axum::Json((*jwks).clone()) }));
+    }
+    router.with_state(state)
+}

@@ -1,0 +1,57 @@
+//! The gRPC surface: TenantService, `grpc.health.v1` and server reflection (v1 and v1alpha, since grpcurl
+//! 1.8 only speaks v1alpha) on one set of routes, and the client type the gateway calls them through.
+//!
+//! In the default single-process deployment the gateway's client is wired straight to these routes
+//! ([`in_process_channel`]): the same generated client, encoding and status codes as over the network,
+//! without a socket in between.
+
+use std::convert::Infallible;
+
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+use tonic_health::server::HealthReporter;
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, ServiceExt};
+
+use crate::pb::tenant_service_client::TenantServiceClient;
+use crate::pb::tenant_service_server::TenantServiceServer;
+use crate::tenant::TenantServiceImpl;
+
+/// The fully qualified name health checks use for the TenantService.
+pub const TENANT_SERVICE_NAME: &str = <TenantServiceServer<TenantServiceImpl> as NamedService>::NAME;
+
+/// A gRPC transport: the in-process routes, or (for a remote TenantService) a network channel.
+pub type GrpcChannel = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, TransportError>;
+
+/// A failure to deliver a gRPC call. A named type rather than a bare `BoxError`: the generated client's
+/// `Into<StdError>` bound on a boxed error trips rustc's higher-ranked lifetime inference in `Send` futures.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct TransportError(#[from] BoxError);
+pub type TenantClient = TenantServiceClient<GrpcChannel>;
+pub type HealthClient = tonic_health::pb::health_client::HealthClient<GrpcChannel>;
+
+/// Builds the routes served on `GRPC_ADDR`, and the reporter that sets their health.
+pub fn routes(service: TenantServiceImpl) -> anyhow::Result<(Routes, HealthReporter)> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let routes = Routes::new(TenantServiceServer::new(service))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+    Ok((routes, reporter))
+}
+
+/// A channel that calls `routes` directly in this process.
+pub fn in_process_channel(routes: Routes) -> GrpcChannel {
+    let routes = routes.prepare();
+    BoxCloneSyncService::new(ServiceExt::<http::Request<Body>>::map_err(routes, |never: Infallible| match never {}))
+}

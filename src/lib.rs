@@ -1,0 +1,34 @@
+//! cyberapp-tenants: the Acronis CyberApp callback handler and the tenant record behind it.
+//!
+//! Two halves meet at a generated gRPC client and nowhere else:
+//! * [`gateway`] is the public axum service. It verifies each Acronis API Callback Gateway request,
+//!   turns it into a TenantService RPC and renders the ACGW response envelope. It never touches the database.
+//! * [`tenant`] is the tonic TenantService. It owns enablement state and mappings in SeaORM tables ([`db`])
+//!   and is also what other vendor services call.
+//!
+//! [`app`] wires both halves (plus health and reflection) into one process; [`config`] is the command line.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod devmode;
+pub mod gateway;
+pub mod grpc;
+pub mod telemetry;
+pub mod tenant;
+pub mod tls;
+
+/// Code generated from `proto/cyberapp/tenants/v1/tenants.proto`.
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    missing_debug_implementations,
+    unused_qualifications,
+    reason = "generated code follows prost's conventions, not ours"
+)]
+pub mod pb {
+    tonic::include_proto!("cyberapp.tenants.v1");
+
+    /// Serialized descriptors of the protocol, served by gRPC reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("tenants_descriptor");
+}

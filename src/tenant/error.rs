@@ -1,0 +1,75 @@
+//! `TenantError`: everything the TenantService can refuse or fail with, and its one mapping to gRPC status.
+//!
+//! Messages of the refusal variants are written for a partner admin (the gateway shows them as
+//! `err_message`); database detail is logged here and never leaves the process.
+
+use sea_orm::DbErr;
+use tonic::{Code, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the tenant database is unavailable")]
+    Unavailable(#[source] DbErr),
+    #[error("internal error")]
+    Internal(#[source] DbErr),
+}
+
+impl From<DbErr> for TenantError {
+    fn from(error: DbErr) -> Self {
+        match &error {
+            // No connection could be had (server down, pool exhausted, SQLite locked past the busy timeout).
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(error),
+            _ if is_connection_failure(&error) => Self::Unavailable(error),
+            _ => Self::Internal(error),
+        }
+    }
+}
+
+/// A statement that failed because the connection broke (I/O, TLS, pool closed, PostgreSQL shutting down)
+/// rather than because of the statement itself.
+fn is_connection_failure(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as SqlxError;
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) = error else {
+        return false;
+    };
+    match sqlx.as_ref() {
+        SqlxError::Io(_)
+        | SqlxError::Tls(_)
+        | SqlxError::PoolTimedOut
+        | SqlxError::PoolClosed
+        | SqlxError::WorkerCrashed => true,
+        // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now; SQLite 5/6 busy/locked.
+        SqlxError::Database(db) => {
+            matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P03" | "5" | "6" | "517" | "261"))
+        }
+        _ => false,
+    }
+}
+
+impl From<TenantError> for Status {
+    fn from(error: TenantError) -> Self {
+        match error {
+            TenantError::InvalidArgument(message) => Status::invalid_argument(message),
+            TenantError::NotFound(message) => Status::not_found(message),
+            TenantError::PermissionDenied(message) => Status::permission_denied(message),
+            TenantError::Conflict(message) => Status::failed_precondition(message),
+            TenantError::Unavailable(source) => {
+                tracing::warn!(error = %source, "database unavailable");
+                Status::new(Code::Unavailable, "the tenant database is unavailable, try again shortly")
+            }
+            TenantError::Internal(source) => {
+                tracing::error!(error = %source, "database error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The TenantService: the owner of the tenant record.
+//!
+//! [`service`] is the thin tonic layer (validate, call the store, map errors), [`store`] holds every query
+//! and transaction, [`model`] the domain types both share, and [`error`] the one error type and its
+//! mapping to `tonic::Status`. Nothing here knows about HTTP or the ACGW envelope.
+
+pub mod error;
+pub mod model;
+pub mod readiness;
+pub mod service;
+pub mod store;
+
+pub use error::TenantError;
+pub use service::TenantServiceImpl;
+pub use store::TenantStore;

@@ -1,0 +1,105 @@
+//! Domain types of the tenant record, each parsed once at the service boundary so the store can trust them.
+
+use std::fmt;
+
+use uuid::Uuid;
+
+use super::error::TenantError;
+
+/// An Acronis tenant id: a UUID, kept in its lower-case hyphenated form so that lookups are exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AcronisTenantId(Uuid);
+
+impl AcronisTenantId {
+    /// Parses a tenant id as Acronis sends it (any letter case). `field` names it in the error.
+    pub fn parse(value: &str, field: &str) -> Result<Self, TenantError> {
+        Uuid::try_parse(value).map(Self).map_err(|_| TenantError::InvalidArgument(format!("{field} must be a UUID")))
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for AcronisTenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Uuid's Display is the lower-case hyphenated form.
+        self.0.fmt(f)
+    }
+}
+
+/// The "Additional settings" object of an enablement form: a JSON object, stored exactly as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings(String);
+
+impl Settings {
+    /// Accepts JSON text that holds an object; anything else is an invalid argument.
+    pub fn parse(json: &str) -> Result<Self, TenantError> {
+        match serde_json::from_str::<serde_json::Value>(json) {
+            Ok(serde_json::Value::Object(_)) => Ok(Self(json.to_owned())),
+            _ => Err(TenantError::InvalidArgument("settings must be a JSON object".into())),
+        }
+    }
+
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_json(self) -> String {
+        self.0
+    }
+}
+
+/// What a change event says happened. The names are part of the event stream's contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    PartnerEnabled,
+    /// An enabled partner's name, settings or data center changed.
+    PartnerUpdated,
+    PartnerDisabled,
+    CustomerDisabled,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PartnerEnabled => "partner.enabled",
+            Self::PartnerUpdated => "partner.updated",
+            Self::PartnerDisabled => "partner.disabled",
+            Self::CustomerDisabled => "customer.disabled",
+        }
+    }
+}
+
+/// Longest accepted tenant name; Acronis names are far shorter, this only bounds storage.
+pub const MAX_NAME_LEN: usize = 1024;
+
+/// Validates a display name: non-blank and bounded.
+pub fn parse_name(name: &str, field: &str) -> Result<String, TenantError> {
+    if name.trim().is_empty() {
+        return Err(TenantError::InvalidArgument(format!("{field} must not be empty")));
+    }
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(TenantError::InvalidArgument(format!("{field} is longer than {MAX_NAME_LEN} characters")));
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acronis_tenant_ids_are_normalised_to_lower_case() {
+        let id = AcronisTenantId::parse("9AE2AADA-2342-4FC0-8D92-007B597A7D9C", "tenant_id").expect("valid");
+        assert_eq!(id.to_string(), "9ae2aada-2342-4fc0-8d92-007b597a7d9c");
+    }
+
+    #[test]
+    fn settings_must_be_a_json_object() {
+        assert!(Settings::parse(r#"{"a":1}"#).is_ok());
+        for bad in ["[]", "1", "\"x\"", "null", "{", ""] {
+            assert!(Settings::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+}
