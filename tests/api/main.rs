@@ -1,0 +1,12 @@
+//! The API test suite: the real service on loopback ports, driven as the Acronis gateway would drive it.
+//! Runs on SQLite by default and on PostgreSQL when `TEST_DATABASE_URL` is set.
+
+// Helpers outside #[test] functions state their expectations by panicking too.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, reason = "test harness")]
+
+mod envelope;
+mod fake_idp;
+mod helpers;
+mod mirrored_partner;
+mod service;
+mod verification;

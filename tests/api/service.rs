@@ -1,0 +1,254 @@
+//! The service around the callbacks: health and readiness, the TenantService over real gRPC, development
+//! mode, and the binary's start-up and graceful shutdown.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
+use cyberapp_tenants::pb::{EnableMirroredPartnerRequest, GetMirroredPartnerStateRequest};
+use serde_json::json;
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::helpers::{PARTNER_TENANT, TestApp, TestDatabase, assert_success, enable_partner, envelope};
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_200_when_the_database_is_up() {
+    let app = TestApp::spawn().await;
+    let live = app.get("/healthz").await;
+    assert_eq!(live.status, 200);
+    assert_eq!(live.body, json!({ "status": "ok" }));
+    app.wait_until_ready().await;
+    assert_eq!(app.get("/readyz").await.body, json!({ "status": "ready" }));
+}
+
+#[tokio::test]
+async fn readyz_is_503_while_the_schema_is_not_migrated() {
+    let app = TestApp::spawn_with(|args| args.no_migrate = true).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.body, json!({ "status": "not ready" }));
+    assert_eq!(app.get("/healthz").await.status, 200, "alive all the same");
+}
+
+#[tokio::test]
+async fn grpc_health_reports_serving_on_the_grpc_port() {
+    let app = TestApp::spawn().await;
+    app.wait_until_ready().await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.grpc_addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut health = HealthClient::new(channel);
+    for service in ["", "cyberapp.tenants.v1.TenantService"] {
+        let response =
+            health.check(HealthCheckRequest { service: service.into() }).await.expect("health check").into_inner();
+        assert_eq!(response.status(), ServingStatus::Serving, "{service:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_tenant_service_answers_over_grpc_with_proper_status_codes() {
+    let app = TestApp::spawn().await;
+    let mut client = TenantServiceClient::connect(format!("http://{}", app.grpc_addr)).await.expect("connect");
+
+    let enabled = client
+        .enable_mirrored_partner(EnableMirroredPartnerRequest {
+            acronis_tenant_id: PARTNER_TENANT.into(),
+            name: "Partner".into(),
+            settings_json: Some(r#"{"a":1}"#.into()),
+            datacenter_url: None,
+        })
+        .await
+        .expect("enabled")
+        .into_inner();
+    assert_eq!(enabled.acronis_tenant_id, PARTNER_TENANT);
+    let state = client
+        .get_mirrored_partner_state(GetMirroredPartnerStateRequest { acronis_tenant_id: PARTNER_TENANT.into() })
+        .await
+        .expect("state")
+        .into_inner();
+    assert_eq!(state.settings_json.as_deref(), Some(r#"{"a":1}"#));
+
+    let before = app.snapshot().await;
+    let bad_id = client
+        .get_mirrored_partner_state(GetMirroredPartnerStateRequest { acronis_tenant_id: "nope".into() })
+        .await
+        .expect_err("invalid id");
+    assert_eq!(bad_id.code(), Code::InvalidArgument);
+    for (name, settings) in [("", None), ("P", Some("[1]".to_owned())), ("P", Some("{".to_owned()))] {
+        let refused = client
+            .enable_mirrored_partner(EnableMirroredPartnerRequest {
+                acronis_tenant_id: PARTNER_TENANT.into(),
+                name: name.into(),
+                settings_json: settings.clone(),
+                datacenter_url: None,
+            })
+            .await
+            .expect_err("invalid enable");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{name:?} {settings:?}");
+    }
+    assert_eq!(app.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn concurrent_first_enables_of_one_partner_agree_on_one_vendor_tenant_id() {
+    let app = TestApp::spawn().await;
+    let app = &app;
+    let requests = (0..16).map(|_| async move { app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await });
+    let responses = futures::future::join_all(requests).await;
+    let ids: std::collections::HashSet<String> = responses
+        .iter()
+        .map(|response| {
+            assert_eq!(response.status, 200, "{}", response.body);
+            response.body["payload"]["vendor_tenant_id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+}
+
+#[tokio::test]
+async fn development_mode_publishes_its_key_set_and_accepts_its_own_tokens() {
+    let app = TestApp::spawn_with(|args| args.acgw.dev_mode = true).await;
+    let keys = app.get("/dev/api/idp/v1/keys").await;
+    assert_eq!(keys.status, 200);
+    assert_eq!(keys.body["keys"][0]["alg"], "RS256");
+    assert!(app.data_dir.path().join("dev-signing-key.pem").exists());
+
+    let port: u16 = app.base_url.rsplit(':').next().expect("port").parse().expect("port");
+    let token = cyberapp_tenants::devmode::token(&cyberapp_tenants::config::DevTokenArgs {
+        endpoint_id: crate::helpers::ENDPOINT_ID.into(),
+        ttl: 60,
+        http_addr: format!("127.0.0.1:{port}").parse().expect("addr"),
+        data_dir: app.data_dir.path().to_path_buf(),
+    })
+    .expect("dev token");
+    let request = envelope("partner.mirroring.get_state", PARTNER_TENANT, None);
+    let response = app.callback_with_token(&request, Some(&token)).await;
+    assert_success(&response, &request, "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.get_state.ok.v1.0");
+}
+
+#[tokio::test]
+async fn without_development_mode_there_is_no_key_set_route_and_dev_tokens_are_refused() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/dev/api/idp/v1/keys").await.status, 404);
+    let key = cyberapp_tenants::devmode::DevSigningKey::load_or_create(app.data_dir.path()).expect("key");
+    let token = key.sign("http://localhost:8080/dev", crate::helpers::ENDPOINT_ID, 60).expect("token");
+    let response = app.callback_with_token(&enable_partner(PARTNER_TENANT, "P", None), Some(&token)).await;
+    response.assert_error(401);
+}
+
+/// The binary, started as an operator would: `serve` with the environment only.
+struct Service {
+    child: Child,
+    http_port: u16,
+}
+
+impl Service {
+    fn start(database_url: &str, data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Self {
+        let http_port = free_port();
+        let grpc_port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_cyberapp-tenants"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+            .env("GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
+            .env("ACGW_DEV_MODE", "true")
+            .env("DATA_DIR", data_dir)
+            .env("LOG_FORMAT", "json")
+            .envs(extra_env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("binary starts");
+        Self { child, http_port }
+    }
+
+    async fn wait_until_ready(&self) -> Duration {
+        let started = Instant::now();
+        let url = format!("http://127.0.0.1:{}/readyz", self.http_port);
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(response) = reqwest::get(&url).await
+                && response.status() == 200
+            {
+                return started.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("binary did not become ready");
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+#[tokio::test]
+async fn the_binary_serves_a_dev_token_callback_and_exits_0_on_sigterm() {
+    let database = TestDatabase::create().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let mut service = Service::start(&database.url, data_dir.path(), &[]);
+    service.wait_until_ready().await;
+
+    let token = Command::new(env!("CARGO_BIN_EXE_cyberapp-tenants"))
+        .args(["dev", "token", "--endpoint-id", crate::helpers::ENDPOINT_ID])
+        .env("HTTP_ADDR", format!("127.0.0.1:{}", service.http_port))
+        .env("DATA_DIR", data_dir.path())
+        .output()
+        .expect("dev token runs");
+    assert!(token.status.success());
+    let token = String::from_utf8(token.stdout).expect("utf8").trim().to_owned();
+
+    let request = enable_partner(PARTNER_TENANT, "Partner", None);
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/callback", service.http_port))
+        .bearer_auth(&token)
+        .json(&request)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+
+    let status = service.terminate();
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+}
+
+#[tokio::test]
+async fn migrate_applies_the_schema_and_serve_no_migrate_then_becomes_ready() {
+    let database = TestDatabase::create().await;
+    let migrate = Command::new(env!("CARGO_BIN_EXE_cyberapp-tenants"))
+        .arg("migrate")
+        .env("DATABASE_URL", &database.url)
+        .output()
+        .expect("migrate runs");
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let mut service = Service::start(&database.url, data_dir.path(), &[("NO_MIGRATE", "true")]);
+    service.wait_until_ready().await;
+    assert_eq!(service.terminate().code(), Some(0));
+}
