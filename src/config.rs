@@ -138,8 +138,13 @@ pub struct AcgwArgs {
     pub dev_mode: bool,
 
     /// Least number of seconds between two JWKS fetches for one issuer that a token with an unknown `kid`
-    /// may cause (protects the IdP from a flood of bogus key ids)
-    #[arg(long = "acgw-jwks-refetch-interval-secs", env = "ACGW_JWKS_REFETCH_INTERVAL_SECS", default_value_t = 15)]
+    /// may cause (protects the IdP from a flood of bogus key ids; at least 1)
+    #[arg(
+        long = "acgw-jwks-refetch-interval-secs",
+        env = "ACGW_JWKS_REFETCH_INTERVAL_SECS",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     pub jwks_refetch_interval_secs: u64,
 }
 
@@ -155,11 +160,11 @@ impl AcgwArgs {
 pub struct DevTokenArgs {
     /// The endpoint the token is issued for (its `scope[].role`); must equal the callback's
     /// `context.endpoint_id`
-    #[arg(long, default_value = DEFAULT_DEV_ENDPOINT_ID)]
+    #[arg(long, env = "DEV_TOKEN_ENDPOINT_ID", default_value = DEFAULT_DEV_ENDPOINT_ID)]
     pub endpoint_id: String,
 
     /// Lifetime of the token in seconds
-    #[arg(long, default_value_t = 3600)]
+    #[arg(long, env = "DEV_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub ttl: u64,
 
     /// The gateway address of the running service; its port names the development issuer

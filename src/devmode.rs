@@ -3,7 +3,7 @@
 //! `serve` trusts it as the issuer `http://localhost:<port>/dev` and publishes its key set at
 //! `GET /dev/api/idp/v1/keys`; `dev token` signs tokens with the same key, so a newcomer can send a real,
 //! verified callback with curl. The key lives in the data directory (`dev-signing-key.pem`, mode 0600) and
-//! is created on first use. Never enable this in production: anyone holding the key file can sign callbacks.
+//! is created by `serve` on first use. Never enable this in production: anyone holding the key file can sign callbacks.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -100,8 +100,16 @@ impl DevSigningKey {
     }
 }
 
-/// `cyberapp-tenants dev token`.
+/// `cyberapp-tenants dev token`. Refuses to invent a key: a token signed by a key the running service does
+/// not know would only earn a puzzling 401.
 pub fn token(args: &DevTokenArgs) -> anyhow::Result<String> {
+    if !args.data_dir.join(KEY_FILE).exists() {
+        anyhow::bail!(
+            "no development key in {}: start `ACGW_DEV_MODE=true cyberapp-tenants serve` first, and run \
+             `dev token` from the same directory (or give both the same DATA_DIR)",
+            args.data_dir.display()
+        );
+    }
     let key = DevSigningKey::load_or_create(&args.data_dir)?;
     key.sign(&issuer(args.http_addr), &args.endpoint_id, args.ttl)
 }

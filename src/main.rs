@@ -25,8 +25,16 @@ async fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
-            let app = App::build(&args).await?;
-            app.run(shutdown_on_signals()?).await
+            // Listen for signals before start-up, so that a SIGTERM during migrations still ends cleanly.
+            let shutdown = shutdown_on_signals()?;
+            let app = tokio::select! {
+                app = App::build(&args) => app?,
+                () = shutdown.cancelled() => {
+                    tracing::info!("shutdown requested during start-up");
+                    return Ok(());
+                }
+            };
+            app.run(shutdown).await
         }
         Command::Migrate(args) => {
             let db = db::connect(&args.database_url).await?;

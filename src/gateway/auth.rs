@@ -71,8 +71,20 @@ impl RequestVerifier {
     /// Checks the issuer URLs (`https://`, or `http://` on a loopback host) and prepares a key cache each.
     pub fn new(settings: &VerifierSettings) -> anyhow::Result<Self> {
         crate::tls::install_crypto_provider();
-        let http =
-            reqwest::Client::builder().user_agent(concat!("cyberapp-tenants/", env!("CARGO_PKG_VERSION"))).build()?;
+        // A redirect may move the key set to another host of the IdP's, but never to plain http: keys fetched
+        // over an unauthenticated connection could be anyone's.
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            let loopback = matches!(attempt.url().host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+            if attempt.previous().len() >= 3 || !(attempt.url().scheme() == "https" || loopback) {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("cyberapp-tenants/", env!("CARGO_PKG_VERSION")))
+            .redirect(redirects)
+            .build()?;
         let mut issuers = HashMap::new();
         for issuer in &settings.trusted_issuers {
             let issuer = normalize_issuer(issuer)?;

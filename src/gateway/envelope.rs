@@ -40,11 +40,18 @@ impl Envelope {
     /// Parses and validates a request body.
     pub fn parse(body: &[u8]) -> Result<Self, GatewayError> {
         let envelope: Self = serde_json::from_slice(body).map_err(|error| {
-            GatewayError::BadRequest(format!("The request body is not a valid callback envelope: {error}."))
+            if error.is_data() {
+                GatewayError::BadRequest(format!(
+                    "The request body is not a valid callback envelope: {}.",
+                    without_position(&error)
+                ))
+            } else {
+                GatewayError::BadRequest("The request body is not valid JSON.".into())
+            }
         })?;
-        if envelope.request_id.trim().is_empty() || envelope.request_id.len() > MAX_REQUEST_ID_LEN {
+        if !is_plain_text(&envelope.request_id, MAX_REQUEST_ID_LEN) {
             return Err(GatewayError::BadRequest(format!(
-                "request_id must be a non-empty string of at most {MAX_REQUEST_ID_LEN} characters."
+                "request_id must be a non-empty string of at most {MAX_REQUEST_ID_LEN} printable characters."
             )));
         }
         if Uuid::try_parse(&envelope.context.tenant_id).is_err() {
@@ -60,14 +67,29 @@ impl Envelope {
             None | Some(Value::Null) => &empty,
             Some(value) => value,
         };
-        T::deserialize(payload)
-            .map_err(|error| GatewayError::BadRequest(format!("The payload of {callback} is invalid: {error}.")))
+        T::deserialize(payload).map_err(|error| {
+            GatewayError::BadRequest(format!("The payload of {callback} is invalid: {}.", without_position(&error)))
+        })
     }
 
     /// `context.datacenter_url`, when given and not blank.
     pub fn datacenter_url(&self) -> Option<String> {
         self.context.datacenter_url.clone().filter(|url| !url.trim().is_empty())
     }
+}
+
+/// serde's message without its " at line L column C" suffix, which means nothing to a partner admin.
+fn without_position(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    match message.rsplit_once(" at line ") {
+        Some((head, _)) => head.to_owned(),
+        None => message,
+    }
+}
+
+/// Non-blank, at most `max_len` bytes, and free of control characters (PostgreSQL refuses NUL in text).
+pub fn is_plain_text(text: &str, max_len: usize) -> bool {
+    !text.trim().is_empty() && text.len() <= max_len && !text.chars().any(char::is_control)
 }
 
 /// The `request_id` of a body that may not be a valid envelope, for echoing in an error response.
@@ -78,7 +100,7 @@ pub fn readable_request_id(body: &[u8]) -> Option<String> {
     }
     let probe: Probe = serde_json::from_slice(body).ok()?;
     match probe.request_id? {
-        Value::String(id) if !id.trim().is_empty() && id.len() <= MAX_REQUEST_ID_LEN => Some(id),
+        Value::String(id) if is_plain_text(&id, MAX_REQUEST_ID_LEN) => Some(id),
         _ => None,
     }
 }

@@ -75,7 +75,9 @@ impl From<Status> for GatewayError {
         match status.code() {
             Code::InvalidArgument | Code::OutOfRange => Self::BadRequest(message),
             Code::Unauthenticated => Self::Unauthorized(message),
-            Code::PermissionDenied | Code::FailedPrecondition => Self::Forbidden(message),
+            // NotFound reaches the gateway only for something a callback names that does not exist on our
+            // side (e.g. an unknown vendor tenant): a refusal by the rules, not a missing route.
+            Code::PermissionDenied | Code::FailedPrecondition | Code::NotFound => Self::Forbidden(message),
             Code::AlreadyExists => Self::Conflict(message),
             Code::ResourceExhausted => Self::TooManyRequests,
             // Aborted is a transaction that lost a race: retrying is the right answer.

@@ -3,18 +3,21 @@
 //! Keys are refreshed when older than [`MAX_KEY_AGE`] and when a token names an unknown `kid` (Acronis rotates
 //! keys). Every fetch after the first is throttled to one per `refetch_interval`, and concurrent misses share
 //! one fetch, so a flood of tokens with random `kid`s cannot turn us into a load generator against the IdP.
-//! When a refresh fails, the keys already held keep working: an IdP outage must not stop verified traffic.
+//! When a refresh fails, the keys already held keep working for up to [`MAX_STALE_AGE`]: a short IdP outage
+//! must not stop verified traffic, but a key the IdP may have revoked is not trusted forever.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use tokio::sync::Mutex;
 
 /// Keys are refetched at least this often (the contract asks for at least hourly).
 pub const MAX_KEY_AGE: Duration = Duration::from_hours(1);
+/// Keys that could not be refreshed for this long are no longer trusted (Acronis rotates keys daily).
+pub const MAX_STALE_AGE: Duration = Duration::from_hours(24);
 /// A JWKS document larger than this is refused; real ones are a few KiB.
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,13 +61,14 @@ impl std::fmt::Debug for IssuerKeys {
 }
 
 impl IssuerKeys {
-    /// Keys fetched from `<issuer>/api/idp/v1/keys`.
+    /// Keys fetched from `<issuer>/api/idp/v1/keys`; unscheduled refetches at most once per
+    /// `refetch_interval` (never less than a second).
     pub fn remote(issuer: &str, http: reqwest::Client, refetch_interval: Duration) -> Self {
         Self {
             source: KeySource::Remote { url: format!("{issuer}/api/idp/v1/keys"), http },
             snapshot: RwLock::default(),
             last_fetch: Mutex::new(None),
-            refetch_interval,
+            refetch_interval: refetch_interval.max(Duration::from_secs(1)),
         }
     }
 
@@ -87,9 +91,11 @@ impl IssuerKeys {
             return KeyLookup::Found(key);
         }
         self.refresh().await;
+        if self.expired() {
+            return KeyLookup::Unavailable;
+        }
         match self.cached(kid) {
             (Some(key), _) => KeyLookup::Found(key),
-            (None, _) if self.never_fetched() => KeyLookup::Unavailable,
             (None, _) => KeyLookup::Unknown,
         }
     }
@@ -105,9 +111,14 @@ impl IssuerKeys {
         (snapshot.keys.get(kid).cloned(), fresh)
     }
 
-    fn never_fetched(&self) -> bool {
+    /// No usable key set: never fetched, or not refreshed for longer than [`MAX_STALE_AGE`].
+    fn expired(&self) -> bool {
         let snapshot = self.snapshot.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        matches!(self.source, KeySource::Remote { .. }) && snapshot.fetched_at.is_none()
+        match (&self.source, snapshot.fetched_at) {
+            (KeySource::Fixed, _) => false,
+            (KeySource::Remote { .. }, None) => true,
+            (KeySource::Remote { .. }, Some(at)) => at.elapsed() > MAX_STALE_AGE,
+        }
     }
 
     async fn refresh(&self) {
@@ -143,9 +154,8 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<HashMap<String, Arc<
     }
     let set: JwkSet = serde_json::from_slice(&body).map_err(|e| format!("not a JWKS document: {e}"))?;
     let mut keys = HashMap::new();
-    for jwk in &set.keys {
-        // Only RSA keys with an id can verify our RS256 tokens; others (e.g. for encryption) are skipped.
-        let (Some(kid), AlgorithmParameters::RSA(_)) = (&jwk.common.key_id, &jwk.algorithm) else { continue };
+    for jwk in set.keys.iter().filter(|jwk| is_rs256_signing_key(jwk)) {
+        let Some(kid) = &jwk.common.key_id else { continue };
         match DecodingKey::from_jwk(jwk) {
             Ok(key) => {
                 keys.insert(kid.clone(), Arc::new(key));
@@ -154,4 +164,13 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<HashMap<String, Arc<
         }
     }
     Ok(keys)
+}
+
+/// Only RSA keys with an id, published for signatures (or with no stated use) and for RS256 (or with no
+/// stated algorithm), may verify our tokens; encryption keys and keys for other algorithms are skipped.
+fn is_rs256_signing_key(jwk: &Jwk) -> bool {
+    matches!(jwk.algorithm, AlgorithmParameters::RSA(_))
+        && jwk.common.key_id.is_some()
+        && matches!(jwk.common.public_key_use, None | Some(PublicKeyUse::Signature))
+        && matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::RS256))
 }

@@ -27,7 +27,7 @@ impl From<DbErr> for TenantError {
         match &error {
             // No connection could be had (server down, pool exhausted, SQLite locked past the busy timeout).
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(error),
-            _ if is_connection_failure(&error) => Self::Unavailable(error),
+            _ if is_connection_failure(&error) || is_lost_race(&error) => Self::Unavailable(error),
             _ => Self::Internal(error),
         }
     }
@@ -53,6 +53,16 @@ fn is_connection_failure(error: &DbErr) -> bool {
         }
         _ => false,
     }
+}
+
+/// PostgreSQL 40001 (serialization failure) or 40P01 (deadlock detected): retryable, not a fault.
+pub fn is_lost_race(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as SqlxError;
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) = error else {
+        return false;
+    };
+    matches!(sqlx.as_ref(), SqlxError::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")))
 }
 
 impl From<TenantError> for Status {

@@ -74,7 +74,11 @@ impl EventKind {
 /// Longest accepted tenant name; Acronis names are far shorter, this only bounds storage.
 pub const MAX_NAME_LEN: usize = 1024;
 
-/// Validates a display name: non-blank and bounded.
+/// Longest accepted data-center URL.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// Validates a display name: non-blank, bounded, no control characters (PostgreSQL refuses NUL in text,
+/// and a newline in a name would forge lines in logs and UIs).
 pub fn parse_name(name: &str, field: &str) -> Result<String, TenantError> {
     if name.trim().is_empty() {
         return Err(TenantError::InvalidArgument(format!("{field} must not be empty")));
@@ -82,7 +86,23 @@ pub fn parse_name(name: &str, field: &str) -> Result<String, TenantError> {
     if name.chars().count() > MAX_NAME_LEN {
         return Err(TenantError::InvalidArgument(format!("{field} is longer than {MAX_NAME_LEN} characters")));
     }
+    if name.chars().any(char::is_control) {
+        return Err(TenantError::InvalidArgument(format!("{field} must not contain control characters")));
+    }
     Ok(name.to_owned())
+}
+
+/// Validates an Acronis data-center URL such as `https://eu8.acronis.cloud`.
+pub fn parse_datacenter_url(value: &str) -> Result<String, TenantError> {
+    let invalid = || TenantError::InvalidArgument("datacenter_url must be an http(s) URL".into());
+    if value.len() > MAX_URL_LEN || value.chars().any(char::is_control) {
+        return Err(invalid());
+    }
+    let url = url::Url::parse(value).map_err(|_| invalid())?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(invalid());
+    }
+    Ok(value.to_owned())
 }
 
 #[cfg(test)]
@@ -93,6 +113,23 @@ mod tests {
     fn acronis_tenant_ids_are_normalised_to_lower_case() {
         let id = AcronisTenantId::parse("9AE2AADA-2342-4FC0-8D92-007B597A7D9C", "tenant_id").expect("valid");
         assert_eq!(id.to_string(), "9ae2aada-2342-4fc0-8d92-007b597a7d9c");
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused() {
+        assert!(parse_name("ACME MSP", "name").is_ok());
+        for bad in ["", "  ", "a\u{0}b", "line\nbreak", "tab\there"] {
+            assert!(parse_name(bad, "name").is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn datacenter_urls_must_be_http_urls() {
+        assert!(parse_datacenter_url("https://eu8.acronis.cloud").is_ok());
+        assert!(parse_datacenter_url("https://eu8-cloud.acronis.com").is_ok());
+        for bad in ["eu8.acronis.cloud", "ftp://x", "https://", "https://a\u{0}b", ""] {
+            assert!(parse_datacenter_url(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use tonic::{Request, Response, Status};
 
-use super::model::{AcronisTenantId, Settings, parse_name};
+use super::model::{AcronisTenantId, Settings, parse_datacenter_url, parse_name};
 use super::store::{MirroredPartnerEnablement, TenantStore};
 use crate::db::entity::tenant::{self, EnablementState as StoredState};
 use crate::pb;
@@ -58,7 +58,12 @@ impl TenantService for TenantServiceImpl {
             acronis_tenant_id: AcronisTenantId::parse(&request.acronis_tenant_id, "acronis_tenant_id")?,
             name: parse_name(&request.name, "name")?,
             settings: request.settings_json.as_deref().map(Settings::parse).transpose()?,
-            datacenter_url: request.datacenter_url.filter(|url| !url.is_empty()),
+            datacenter_url: request
+                .datacenter_url
+                .filter(|url| !url.is_empty())
+                .as_deref()
+                .map(parse_datacenter_url)
+                .transpose()?,
         };
         let record = self.store.enable_mirrored_partner(&enablement).await?;
         Ok(Response::new(pb::EnableMirroredPartnerResponse {

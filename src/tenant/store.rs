@@ -9,7 +9,7 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QueryFilter, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -18,7 +18,7 @@ use super::model::{AcronisTenantId, EventKind, Settings};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::db::entity::tenant_event;
 
-/// How often a write transaction is tried when it collides with a concurrent one on a unique key.
+/// How often a write transaction is tried when it collides with a concurrent one.
 const WRITE_ATTEMPTS: usize = 3;
 
 #[derive(Debug, Clone)]
@@ -95,8 +95,8 @@ impl TenantStore {
                 Err(error) => Err(error),
             };
             match outcome {
-                Err(TenantError::Internal(ref db_error))
-                    if is_unique_violation(db_error) && attempt < WRITE_ATTEMPTS =>
+                Err(TenantError::Internal(ref db_error) | TenantError::Unavailable(ref db_error))
+                    if is_collision(db_error) && attempt < WRITE_ATTEMPTS =>
                 {
                     tracing::debug!(attempt, "write collided with a concurrent one; retrying");
                     attempt += 1;
@@ -107,8 +107,10 @@ impl TenantStore {
     }
 }
 
-fn is_unique_violation(error: &DbErr) -> bool {
-    matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+/// A unique-key race with a concurrent insert, or a PostgreSQL serialization failure or deadlock: the
+/// transaction lost a race and a retry will see the winner's result.
+fn is_collision(error: &DbErr) -> bool {
+    matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) || super::error::is_lost_race(error)
 }
 
 async fn enable_mirrored_partner_in(
@@ -118,8 +120,13 @@ async fn enable_mirrored_partner_in(
     let acronis_id = enablement.acronis_tenant_id.to_string();
     let settings = enablement.settings.as_ref().map(|s| s.as_json().to_owned());
     let now = Utc::now();
-    let existing =
-        tenant::Entity::find().filter(tenant::Column::AcronisTenantId.eq(acronis_id.as_str())).one(tx).await?;
+    // FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes writers): a concurrent reset or
+    // enable of the same partner waits for this transaction instead of interleaving with it.
+    let existing = tenant::Entity::find()
+        .filter(tenant::Column::AcronisTenantId.eq(acronis_id.as_str()))
+        .lock_exclusive()
+        .one(tx)
+        .await?;
 
     let Some(existing) = existing else {
         let created = tenant::ActiveModel {
@@ -174,6 +181,7 @@ async fn reset_mirrored_partner_in(tx: &DatabaseTransaction, id: AcronisTenantId
         .filter(tenant::Column::AcronisTenantId.eq(acronis_id.as_str()))
         .filter(tenant::Column::Kind.eq(TenantKind::Partner))
         .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mirrored))
+        .lock_exclusive()
         .one(tx)
         .await?;
     let Some(partner) = partner else { return Ok(0) };

@@ -57,12 +57,14 @@ async fn a_missing_envelope_field_is_refused_with_400_echoing_the_request_id() {
 #[tokio::test]
 async fn an_envelope_field_of_the_wrong_type_is_refused_with_400() {
     let app = TestApp::spawn().await;
-    let cases: [(&[&str], Value); 7] = [
+    let cases: [(&[&str], Value); 9] = [
         (&["type"], json!(7)),
         (&["request_id"], json!({ "id": 1 })),
         (&["request_id"], json!("")),
         (&["context"], json!("tenant")),
         (&["context", "callback_id"], json!(["x"])),
+        (&["context", "endpoint_id"], json!({ "role": "x" })),
+        (&["request_id"], json!("abc\u{0}def")),
         (&["context", "tenant_id"], json!("not-a-uuid")),
         (&["context", "datacenter_url"], json!(8080)),
     ];

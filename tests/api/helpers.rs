@@ -142,6 +142,20 @@ impl TestApp {
         panic!("service did not become ready");
     }
 
+    /// Enables a mirrored partner directly through the TenantService (bypassing the gateway under test).
+    pub async fn seed_mirrored_partner(&self, acronis_tenant_id: &str) {
+        use cyberapp_tenants::pb::EnableMirroredPartnerRequest;
+        use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
+        let mut client = TenantServiceClient::connect(format!("http://{}", self.grpc_addr)).await.expect("connect");
+        let request = EnableMirroredPartnerRequest {
+            acronis_tenant_id: acronis_tenant_id.to_owned(),
+            name: "Seeded partner".into(),
+            settings_json: None,
+            datacenter_url: None,
+        };
+        client.enable_mirrored_partner(request).await.expect("seeded");
+    }
+
     /// Every row of every table, in a stable order, to compare before and after a refused request.
     pub async fn snapshot(&self) -> Vec<String> {
         let tenants = tenant::Entity::find().order_by_asc(tenant::Column::Id).all(&self.db).await.expect("tenants");

@@ -81,10 +81,11 @@ async fn settings_given_at_enable_are_stored_and_returned_by_get_state() {
 async fn enabling_twice_returns_the_same_vendor_tenant_id_and_keeps_one_record() {
     let app = TestApp::spawn().await;
     let first = app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await;
-    let second = app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await;
+    let repeat = enable_partner(PARTNER_TENANT, "Partner", None);
+    let second = app.callback(&repeat).await;
 
     assert_eq!(first.status, 200);
-    assert_eq!(second.status, 200);
+    assert_eq!(assert_success(&second, &repeat, ENABLE_OK).expect("payload")["state"], "ENABLED");
     assert_eq!(first.body["payload"]["vendor_tenant_id"], second.body["payload"]["vendor_tenant_id"]);
     assert_ne!(first.body["response_id"], second.body["response_id"]);
     // A repeat that changes nothing records nothing.
@@ -125,14 +126,24 @@ async fn re_enabling_after_reset_returns_the_same_vendor_tenant_id_and_updates_n
     let first = app.callback(&enable_partner(PARTNER_TENANT, "Old name", Some(json!({ "plan": "basic" })))).await;
     app.callback(&reset_partner(PARTNER_TENANT)).await;
 
-    let again = app.callback(&enable_partner(PARTNER_TENANT, "New name", Some(json!({ "plan": "pro" })))).await;
+    let mut request = enable_partner(PARTNER_TENANT, "New name", Some(json!({ "plan": "pro" })));
+    request["context"]["datacenter_url"] = json!("https://us5.acronis.cloud");
+    let again = app.callback(&request).await;
 
-    assert_eq!(again.status, 200);
-    assert_eq!(again.body["payload"]["vendor_tenant_id"], first.body["payload"]["vendor_tenant_id"]);
+    let payload = assert_success(&again, &request, ENABLE_OK).expect("payload");
+    assert_eq!(
+        payload,
+        json!({
+            "state": "ENABLED",
+            "vendor_tenant_id": first.body["payload"]["vendor_tenant_id"],
+            "acronis_tenant_id": PARTNER_TENANT,
+        })
+    );
     let record = app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("record");
     assert_eq!(record.state, EnablementState::Enabled);
     assert_eq!(record.name.as_deref(), Some("New name"));
     assert_eq!(record.settings_json.as_deref(), Some(r#"{"plan":"pro"}"#));
+    assert_eq!(record.datacenter_url.as_deref(), Some("https://us5.acronis.cloud"));
     assert_eq!(app.event_kinds().await, ["partner.enabled", "partner.disabled", "partner.enabled"]);
 }
 
@@ -141,12 +152,30 @@ async fn enabling_an_enabled_partner_with_new_settings_updates_it() {
     let app = TestApp::spawn().await;
     app.callback(&enable_partner(PARTNER_TENANT, "Partner", Some(json!({ "plan": "basic" })))).await;
 
-    let response = app.callback(&enable_partner(PARTNER_TENANT, "Partner", Some(json!({ "plan": "pro" })))).await;
+    let request = enable_partner(PARTNER_TENANT, "Renamed", Some(json!({ "plan": "pro" })));
+    let response = app.callback(&request).await;
+
+    assert_eq!(assert_success(&response, &request, ENABLE_OK).expect("payload")["state"], "ENABLED");
+    let record = app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("record");
+    assert_eq!(record.name.as_deref(), Some("Renamed"));
+    assert_eq!(record.settings_json.as_deref(), Some(r#"{"plan":"pro"}"#));
+    let state = app.callback(&get_partner_state(PARTNER_TENANT)).await;
+    assert_eq!(state.body["payload"], json!({ "state": "ENABLED", "settings": { "plan": "pro" } }));
+    assert_eq!(app.event_kinds().await, ["partner.enabled", "partner.updated"]);
+}
+
+#[tokio::test]
+async fn an_enable_without_settings_replaces_stored_settings_with_none() {
+    // The enable request carries the enablement form as it is now: a form without settings has none.
+    let app = TestApp::spawn().await;
+    app.callback(&enable_partner(PARTNER_TENANT, "Partner", Some(json!({ "plan": "basic" })))).await;
+
+    let response = app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await;
 
     assert_eq!(response.status, 200);
+    assert_eq!(app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("record").settings_json, None);
     let state = app.callback(&get_partner_state(PARTNER_TENANT)).await;
-    assert_eq!(state.body["payload"]["settings"], json!({ "plan": "pro" }));
-    assert_eq!(app.event_kinds().await, ["partner.enabled", "partner.updated"]);
+    assert_eq!(state.body["payload"], json!({ "state": "ENABLED" }));
 }
 
 #[tokio::test]
@@ -160,9 +189,11 @@ async fn reset_disables_every_customer_of_the_partner_and_no_other() {
     }
     insert_customer(&app, foreign_customer, OTHER_TENANT).await;
 
-    let response = app.callback(&reset_partner(PARTNER_TENANT)).await;
+    let request = reset_partner(PARTNER_TENANT);
+    let response = app.callback(&request).await;
 
-    assert_eq!(response.status, 200);
+    assert_eq!(assert_success(&response, &request, RESET_OK), None);
+    assert_eq!(app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("partner").state, EnablementState::Disabled);
     for customer in own_customers {
         let record = app.tenant_by_acronis_id(customer).await.expect("customer kept");
         assert_eq!(record.state, EnablementState::Disabled, "{customer}");
@@ -186,8 +217,9 @@ async fn reset_of_an_unknown_or_disabled_partner_succeeds_and_changes_nothing() 
     app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await;
     app.callback(&reset_partner(PARTNER_TENANT)).await;
     let before = app.snapshot().await;
-    let again = app.callback(&reset_partner(PARTNER_TENANT)).await;
-    assert_eq!(again.status, 200);
+    let repeat = reset_partner(PARTNER_TENANT);
+    let again = app.callback(&repeat).await;
+    assert_eq!(assert_success(&again, &repeat, RESET_OK), None);
     assert_eq!(app.snapshot().await, before);
 }
 
@@ -213,8 +245,9 @@ async fn tenant_ids_in_upper_case_name_the_same_tenant() {
 
     let response = app.callback(&request).await;
 
-    assert_eq!(response.status, 200, "{}", response.body);
-    assert_eq!(response.body["payload"]["acronis_tenant_id"], PARTNER_TENANT);
+    let payload = assert_success(&response, &request, ENABLE_OK).expect("payload");
+    assert_eq!(payload["acronis_tenant_id"], PARTNER_TENANT);
+    assert!(app.tenant_by_acronis_id(PARTNER_TENANT).await.is_some(), "stored in lower case");
     let state = app.callback(&get_partner_state(PARTNER_TENANT)).await;
     assert_eq!(state.body["payload"]["state"], "ENABLED");
 }
@@ -231,6 +264,9 @@ async fn invalid_enable_payloads_are_refused_with_400_and_change_nothing() {
         ("name empty", json!({ "acronis_tenant_id": PARTNER_TENANT, "acronis_tenant_name": "  " })),
         ("name not a string", json!({ "acronis_tenant_id": PARTNER_TENANT, "acronis_tenant_name": 5 })),
         ("tenant missing", json!({ "acronis_tenant_name": "P" })),
+        ("tenant not a UUID", json!({ "acronis_tenant_id": "partner-1", "acronis_tenant_name": "P" })),
+        ("NUL in the name", json!({ "acronis_tenant_id": PARTNER_TENANT, "acronis_tenant_name": "P\u{0}Q" })),
+        ("newline in the name", json!({ "acronis_tenant_id": PARTNER_TENANT, "acronis_tenant_name": "P\nQ" })),
         ("payload an array", json!([1, 2])),
     ];
     for (case, payload) in cases {
@@ -242,6 +278,11 @@ async fn invalid_enable_payloads_are_refused_with_400_and_change_nothing() {
     }
     let no_payload = app.callback(&envelope("partner.mirroring.enable", PARTNER_TENANT, None)).await;
     no_payload.assert_error(400);
+    for datacenter in ["eu8.acronis.cloud", "https://eu8\u{0}.acronis.cloud", "javascript:alert(1)"] {
+        let mut request = enable_partner(PARTNER_TENANT, "Partner", None);
+        request["context"]["datacenter_url"] = json!(datacenter);
+        app.callback(&request).await.assert_error(400);
+    }
     assert!(app.snapshot().await.is_empty());
 }
 

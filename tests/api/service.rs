@@ -142,16 +142,20 @@ async fn without_development_mode_there_is_no_key_set_route_and_dev_tokens_are_r
     response.assert_error(401);
 }
 
-/// The binary, started as an operator would: `serve` with the environment only.
+/// The binary, started as an operator would: `serve` with the environment only. Its log (debug level, JSON)
+/// goes to `service.log` in the data directory.
 struct Service {
     child: Child,
     http_port: u16,
+    log_path: std::path::PathBuf,
 }
 
 impl Service {
     fn start(database_url: &str, data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Self {
         let http_port = free_port();
         let grpc_port = free_port();
+        let log_path = data_dir.join("service.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_cyberapp-tenants"))
             .arg("serve")
             .env("DATABASE_URL", database_url)
@@ -160,12 +164,33 @@ impl Service {
             .env("ACGW_DEV_MODE", "true")
             .env("DATA_DIR", data_dir)
             .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "debug")
             .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("binary starts");
-        Self { child, http_port }
+        Self { child, http_port, log_path }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).expect("log readable")
+    }
+
+    fn dev_token(&self, data_dir: &std::path::Path) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_cyberapp-tenants"))
+            .args(["dev", "token", "--endpoint-id", crate::helpers::ENDPOINT_ID])
+            .env("HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
+            .env("DATA_DIR", data_dir)
+            .output()
+            .expect("dev token runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf8").trim().to_owned()
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args([signal, &pid]).status().expect("kill").success());
     }
 
     async fn wait_until_ready(&self) -> Duration {
@@ -183,8 +208,11 @@ impl Service {
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        self.signal("-TERM");
+        self.wait_for_exit()
+    }
+
+    fn wait_for_exit(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -214,14 +242,7 @@ async fn the_binary_serves_a_dev_token_callback_and_exits_0_on_sigterm() {
     let mut service = Service::start(&database.url, data_dir.path(), &[]);
     service.wait_until_ready().await;
 
-    let token = Command::new(env!("CARGO_BIN_EXE_cyberapp-tenants"))
-        .args(["dev", "token", "--endpoint-id", crate::helpers::ENDPOINT_ID])
-        .env("HTTP_ADDR", format!("127.0.0.1:{}", service.http_port))
-        .env("DATA_DIR", data_dir.path())
-        .output()
-        .expect("dev token runs");
-    assert!(token.status.success());
-    let token = String::from_utf8(token.stdout).expect("utf8").trim().to_owned();
+    let token = service.dev_token(data_dir.path());
 
     let request = enable_partner(PARTNER_TENANT, "Partner", None);
     let response = reqwest::Client::new()
@@ -232,6 +253,8 @@ async fn the_binary_serves_a_dev_token_callback_and_exits_0_on_sigterm() {
         .await
         .expect("sent");
     assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["type"], "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.enable.ok.v1.0");
 
     let status = service.terminate();
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
@@ -251,4 +274,85 @@ async fn migrate_applies_the_schema_and_serve_no_migrate_then_becomes_ready() {
     let mut service = Service::start(&database.url, data_dir.path(), &[("NO_MIGRATE", "true")]);
     service.wait_until_ready().await;
     assert_eq!(service.terminate().code(), Some(0));
+}
+
+#[tokio::test]
+async fn no_log_line_contains_a_token_even_at_debug_level() {
+    let database = TestDatabase::create().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let mut service = Service::start(&database.url, data_dir.path(), &[]);
+    service.wait_until_ready().await;
+    let token = service.dev_token(data_dir.path());
+    let url = format!("http://127.0.0.1:{}/callback", service.http_port);
+    let client = reqwest::Client::new();
+    let accepted = client.post(&url).bearer_auth(&token).json(&enable_partner(PARTNER_TENANT, "P", None)).send();
+    assert_eq!(accepted.await.expect("sent").status(), 200);
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    let refused = client.post(&url).bearer_auth(&forged).json(&enable_partner(PARTNER_TENANT, "P", None)).send();
+    assert_eq!(refused.await.expect("sent").status(), 401);
+    assert_eq!(service.terminate().code(), Some(0));
+
+    let log = service.log();
+    assert!(log.contains("callback answered"), "the log was captured: {log}");
+    let signature = token.rsplit('.').next().expect("signature");
+    for secret in [token.as_str(), forged.as_str(), signature] {
+        assert!(!log.contains(secret), "a token reached the log");
+    }
+    let key = std::fs::read_to_string(data_dir.path().join("dev-signing-key.pem")).expect("key");
+    let key_body = key.lines().nth(1).expect("key line");
+    assert!(!log.contains(key_body), "the signing key reached the log");
+}
+
+#[tokio::test]
+async fn sigint_also_stops_the_service_with_exit_status_0() {
+    let database = TestDatabase::create().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let mut service = Service::start(&database.url, data_dir.path(), &[]);
+    service.wait_until_ready().await;
+    service.signal("-INT");
+    assert_eq!(service.wait_for_exit().code(), Some(0));
+}
+
+#[tokio::test]
+async fn a_request_in_flight_when_sigterm_arrives_is_still_answered() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let database = TestDatabase::create().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let mut service = Service::start(&database.url, data_dir.path(), &[]);
+    service.wait_until_ready().await;
+    let token = service.dev_token(data_dir.path());
+    let body = serde_json::to_vec(&enable_partner(PARTNER_TENANT, "Partner", None)).expect("json");
+    let (first_half, second_half) = body.split_at(body.len() / 2);
+
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", service.http_port)).await.expect("connect");
+    let head = format!(
+        "POST /callback HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(first_half).await.expect("first half");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    service.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.write_all(second_half).await.expect("second half");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("response");
+
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("partner.mirroring.enable.ok"), "{response}");
+    assert_eq!(service.wait_for_exit().code(), Some(0));
+}
+
+#[tokio::test]
+async fn dev_token_refuses_to_invent_a_key_the_service_does_not_know() {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_cyberapp-tenants"))
+        .args(["dev", "token"])
+        .env("DATA_DIR", data_dir.path())
+        .output()
+        .expect("dev token runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no development key"));
+    assert!(!data_dir.path().join("dev-signing-key.pem").exists());
 }

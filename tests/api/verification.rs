@@ -8,13 +8,15 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::fake_idp::{TestKey, unix_now};
-use crate::helpers::{ENDPOINT_ID, PARTNER_TENANT, TestApp, enable_partner, token_for};
+use crate::helpers::{ENDPOINT_ID, PARTNER_TENANT, TestApp, enable_partner, reset_partner, token_for};
 
-/// Sends a state-changing callback with `authorization` and asserts it is refused with `status`, with the
-/// contract's error body, and that nothing was written.
+/// Sends a state-changing callback (`reset` of an enabled partner) with `authorization` and asserts it is
+/// refused with `status` and the contract's error body, and that nothing was written.
 async fn assert_refused(app: &TestApp, authorization: Option<&str>, status: u16, case: &str) {
-    let request = enable_partner(PARTNER_TENANT, "Partner", None);
+    app.seed_mirrored_partner(PARTNER_TENANT).await;
+    let request = reset_partner(PARTNER_TENANT);
     let before = app.snapshot().await;
+    assert!(!before.is_empty());
     let response = app.post_raw(serde_json::to_vec(&request).expect("json"), authorization).await;
     assert_eq!(response.status, status, "{case}: {}", response.body);
     response.assert_error(status);
@@ -183,14 +185,19 @@ async fn a_token_with_any_audience_is_accepted() {
 
 #[tokio::test]
 async fn a_rotated_signing_key_is_picked_up() {
-    let app = TestApp::spawn_with(|args| args.acgw.jwks_refetch_interval_secs = 0).await;
+    let app = TestApp::spawn_with(|args| args.acgw.jwks_refetch_interval_secs = 1).await;
     let first = app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await;
     assert_eq!(first.status, 200);
 
     app.idp.publish(vec![TestKey::primary(), TestKey::rotated()]);
     let rotated = TestKey::rotated();
     let token = rotated.sign(&rotated.kid, &app.idp.claims(ENDPOINT_ID));
-    let response = app.callback_with_token(&enable_partner(PARTNER_TENANT, "Partner", None), Some(&token)).await;
+    let body = enable_partner(PARTNER_TENANT, "Partner", None);
+    // Within the refetch interval the new kid is not fetched yet: the throttle holds even for real keys.
+    let too_soon = app.callback_with_token(&body, Some(&token)).await;
+    assert_eq!(too_soon.status, 401, "{}", too_soon.body);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let response = app.callback_with_token(&body, Some(&token)).await;
 
     assert_eq!(response.status, 200, "{}", response.body);
     assert_eq!(app.idp.fetch_count(), 2, "one fetch at first use, one for the new kid");

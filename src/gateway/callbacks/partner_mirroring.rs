@@ -33,6 +33,9 @@ struct EnablePayload {
 
 pub async fn enable(envelope: &Envelope, mut tenants: TenantClient) -> Result<Option<Value>, GatewayError> {
     let payload: EnablePayload = envelope.payload("partner.mirroring.enable")?;
+    if Uuid::try_parse(&payload.acronis_tenant_id).is_err() {
+        return Err(GatewayError::BadRequest("payload.acronis_tenant_id must be a UUID.".into()));
+    }
     if !same_tenant(&payload.acronis_tenant_id, &envelope.context.tenant_id) {
         return Err(GatewayError::Forbidden(
             "payload.acronis_tenant_id must be the tenant the request was made from (context.tenant_id).".into(),
