@@ -24,6 +24,7 @@ use crate::devmode::{self, DevSigningKey};
 use crate::gateway::auth::{RequestVerifier, VerifierSettings};
 use crate::gateway::{self, GatewayState};
 use crate::grpc::{self, HealthClient, TenantClient};
+use crate::tenant::credentials::CredentialVerifier;
 use crate::tenant::{TenantServiceImpl, TenantStore, readiness};
 
 pub struct App {
@@ -86,7 +87,9 @@ impl App {
             tracing::info!("database schema is current");
         }
 
-        let (grpc_routes, health) = grpc::routes(TenantServiceImpl::new(TenantStore::new(db.clone())))?;
+        let credentials = Arc::new(CredentialVerifier::new(&args.credentials.settings()));
+        let service = TenantServiceImpl::new(TenantStore::new(db.clone()), credentials);
+        let (grpc_routes, health) = grpc::routes(service)?;
         let channel = grpc::in_process_channel(grpc_routes.clone());
         let http_router = gateway::router(GatewayState {
             tenants: TenantClient::new(channel.clone()),

@@ -35,11 +35,31 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Manage the vendor directory (organizations and their credentials).
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
     /// Development helpers (never for production).
     Dev {
         #[command(subcommand)]
         command: DevCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DirectoryCommand {
+    /// Load organizations and credentials from a JSON file (idempotent; a bad file changes nothing).
+    Import(DirectoryImportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DirectoryImportArgs {
+    /// The directory file: {"organizations": [...], "credentials": [...]} (see the README)
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +103,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub acgw: AcgwArgs,
+
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
 
     /// Directory for files the service keeps beside the database (the development signing key)
     #[arg(long, env = "DATA_DIR", default_value = ".")]
@@ -152,6 +175,37 @@ impl AcgwArgs {
     /// The endpoint allow-list with blanks dropped (`ACGW_ENDPOINT_IDS=""` means "any").
     pub fn endpoint_allow_list(&self) -> Vec<String> {
         self.endpoint_ids.iter().map(|id| id.trim()).filter(|id| !id.is_empty()).map(str::to_owned).collect()
+    }
+}
+
+/// How the credentials of mapped enablements (`X-CyberApp-Auth`) are checked.
+#[derive(Debug, Clone, Args)]
+pub struct CredentialArgs {
+    /// Seconds a successful credential check is remembered, sparing Argon2 on the next callbacks; 0 disables
+    #[arg(long, env = "CREDENTIAL_CACHE_TTL_SECS", default_value_t = 60)]
+    pub credential_cache_ttl_secs: u64,
+
+    /// Failed checks of one identity after which it is refused with 429 until the lockout ends; 0 disables
+    #[arg(long, env = "CREDENTIAL_FAILURE_LIMIT", default_value_t = 5)]
+    pub credential_failure_limit: u32,
+
+    /// Seconds over which failures are counted, and how long a locked-out identity waits
+    #[arg(long, env = "CREDENTIAL_LOCKOUT_SECS", default_value_t = 60)]
+    pub credential_lockout_secs: u64,
+
+    /// Argon2 checks running at once; further ones wait briefly, then get 429 [default: one per CPU]
+    #[arg(long, env = "ARGON2_MAX_CONCURRENCY", default_value_t = 0)]
+    pub argon2_max_concurrency: usize,
+}
+
+impl CredentialArgs {
+    pub fn settings(&self) -> crate::tenant::credentials::CredentialSettings {
+        crate::tenant::credentials::CredentialSettings {
+            cache_ttl: Duration::from_secs(self.credential_cache_ttl_secs),
+            failure_limit: self.credential_failure_limit,
+            lockout: Duration::from_secs(self.credential_lockout_secs),
+            max_concurrent_hashes: self.argon2_max_concurrency,
+        }
     }
 }
 

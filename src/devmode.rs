@@ -116,7 +116,7 @@ pub fn token(args: &DevTokenArgs) -> anyhow::Result<String> {
 
 fn create(path: &Path) -> anyhow::Result<RsaPrivateKey> {
     tracing::warn!(path = %path.display(), "creating a development signing key");
-    let key = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, KEY_BITS)?;
+    let key = RsaPrivateKey::new(&mut rand_core::OsRng, KEY_BITS)?;
     let pem = key.to_pkcs1_pem(LineEnding::LF)?;
     // create_new: two processes starting at once must not overwrite each other's key.
     match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {

@@ -12,6 +12,7 @@ pub mod app;
 pub mod config;
 pub mod db;
 pub mod devmode;
+pub mod directory_file;
 pub mod gateway;
 pub mod grpc;
 pub mod telemetry;
@@ -31,4 +32,20 @@ pub mod pb {
 
     /// Serialized descriptors of the protocol, served by gRPC reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("tenants_descriptor");
+
+    // Secrets must never reach a log line through `{:?}`.
+    impl std::fmt::Debug for Credentials {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Credentials").field("identity", &self.identity).finish_non_exhaustive()
+        }
+    }
+
+    impl std::fmt::Debug for SetCredentialsRequest {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("SetCredentialsRequest")
+                .field("identity", &self.identity)
+                .field("organization_id", &self.organization_id)
+                .finish_non_exhaustive()
+        }
+    }
 }

@@ -4,19 +4,26 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use cyberapp_tenants::app::{App, shutdown_on_signals};
-use cyberapp_tenants::config::{Cli, Command, DevCommand};
+use cyberapp_tenants::config::{Cli, Command, DevCommand, DirectoryCommand};
 use cyberapp_tenants::db::migration::Migrator;
-use cyberapp_tenants::{db, devmode, telemetry};
+use cyberapp_tenants::tenant::TenantStore;
+use cyberapp_tenants::{db, devmode, directory_file, telemetry};
 use sea_orm_migration::MigratorTrait as _;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
+    // The service reports through its structured log; the one-shot commands talk to a person.
+    let serving = matches!(cli.command, Command::Serve(_));
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
+        Err(error) if serving => {
             tracing::error!(error = format!("{error:#}"), "exiting");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -40,6 +47,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let db = db::connect(&args.database_url).await?;
             Migrator::up(&db, None).await?;
             tracing::info!("database schema is current");
+            Ok(())
+        }
+        Command::Directory { command: DirectoryCommand::Import(args) } => {
+            let db = db::connect(&args.database.database_url).await?;
+            Migrator::up(&db, None).await?;
+            let summary = directory_file::import(&TenantStore::new(db), &args.file).await?;
+            println!(
+                "imported {}: {} organization(s) and {} credential(s) changed",
+                args.file.display(),
+                summary.organizations_changed,
+                summary.credentials_changed
+            );
             Ok(())
         }
         Command::Dev { command: DevCommand::Token(args) } => {

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::GatewayState;
 use super::callbacks::dispatch;
+use super::credentials::check_cyberapp_extra;
 use super::cti::StandardCallback;
 use super::envelope::{Envelope, SuccessResponse, readable_request_id};
 use super::error::GatewayError;
@@ -66,7 +67,8 @@ async fn process(state: &GatewayState, headers: &HeaderMap, body: &[u8]) -> Resu
     };
     span.record("callback", callback.name());
 
-    let payload = dispatch(callback, &envelope, state.tenants.clone()).await?;
+    check_cyberapp_extra(headers)?;
+    let payload = dispatch(callback, &envelope, headers, state.tenants.clone()).await?;
     Ok(SuccessResponse {
         response_type: callback.response_type(),
         request_id: envelope.request_id,

@@ -12,6 +12,8 @@ use serde::Serialize;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
+use crate::tenant::error::RETRY_AFTER_METADATA;
+
 /// How long the Acronis gateway should wait before retrying a 429 or 503.
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -35,9 +37,9 @@ pub enum GatewayError {
     /// 413: the body is larger than the configured limit.
     #[error("The request body is larger than {limit} bytes.")]
     PayloadTooLarge { limit: usize },
-    /// 429: shed under load; the Acronis gateway retries.
-    #[error("The service is busy; please retry shortly.")]
-    TooManyRequests,
+    /// 429: shed under load or throttled; the Acronis gateway retries after `retry_after_secs`.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
     /// 503: a dependency (the tenant database, the Acronis key server) is unavailable.
     #[error("{0}")]
     Unavailable(String),
@@ -55,7 +57,7 @@ impl GatewayError {
             Self::UnsupportedCallback(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -79,7 +81,15 @@ impl From<Status> for GatewayError {
             // side (e.g. an unknown vendor tenant): a refusal by the rules, not a missing route.
             Code::PermissionDenied | Code::FailedPrecondition | Code::NotFound => Self::Forbidden(message),
             Code::AlreadyExists => Self::Conflict(message),
-            Code::ResourceExhausted => Self::TooManyRequests,
+            Code::ResourceExhausted => Self::TooManyRequests {
+                retry_after_secs: status
+                    .metadata()
+                    .get(RETRY_AFTER_METADATA)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.parse().ok())
+                    .unwrap_or(RETRY_AFTER.as_secs()),
+                message,
+            },
             // Aborted is a transaction that lost a race: retrying is the right answer.
             Code::Unavailable | Code::DeadlineExceeded | Code::Aborted => {
                 Self::Unavailable("The vendor service is temporarily unavailable; please retry shortly.".into())
@@ -115,9 +125,14 @@ impl IntoResponse for ErrorResponse {
             response_id: Uuid::new_v4(),
             err_message: self.error.to_string(),
         };
+        let retry_after = match &self.error {
+            GatewayError::TooManyRequests { retry_after_secs, .. } => Some(*retry_after_secs),
+            GatewayError::Unavailable(_) => Some(RETRY_AFTER.as_secs()),
+            _ => None,
+        };
         let mut response = (status, Json(body)).into_response();
-        if matches!(self.error, GatewayError::TooManyRequests | GatewayError::Unavailable(_)) {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER.as_secs()));
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

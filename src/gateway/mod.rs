@@ -6,6 +6,7 @@
 pub mod auth;
 mod callback;
 mod callbacks;
+pub mod credentials;
 pub mod cti;
 pub mod envelope;
 pub mod error;

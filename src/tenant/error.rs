@@ -3,8 +3,14 @@
 //! Messages of the refusal variants are written for a partner admin (the gateway shows them as
 //! `err_message`); database detail is logged here and never leaves the process.
 
+use std::time::Duration;
+
 use sea_orm::DbErr;
+use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
+
+/// gRPC metadata key telling a throttled caller how many seconds to wait.
+pub const RETRY_AFTER_METADATA: &str = "retry-after";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
@@ -16,10 +22,17 @@ pub enum TenantError {
     PermissionDenied(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{reason}")]
+    Throttled { reason: &'static str, retry_after: Duration },
     #[error("the tenant database is unavailable")]
     Unavailable(#[source] DbErr),
     #[error("internal error")]
     Internal(#[source] DbErr),
+    /// A fault that is not the database's (a panicked blocking task, a hashing failure).
+    #[error("internal error")]
+    Fault(String),
 }
 
 impl From<DbErr> for TenantError {
@@ -29,6 +42,20 @@ impl From<DbErr> for TenantError {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(error),
             _ if is_connection_failure(&error) || is_lost_race(&error) => Self::Unavailable(error),
             _ => Self::Internal(error),
+        }
+    }
+}
+
+impl TenantError {
+    /// Prefixes a refusal's message with what it concerns (e.g. the directory entry being imported).
+    #[must_use]
+    pub fn in_context(self, context: &str) -> Self {
+        match self {
+            Self::InvalidArgument(message) => Self::InvalidArgument(format!("{context}: {message}")),
+            Self::NotFound(message) => Self::NotFound(format!("{context}: {message}")),
+            Self::PermissionDenied(message) => Self::PermissionDenied(format!("{context}: {message}")),
+            Self::Conflict(message) => Self::Conflict(format!("{context}: {message}")),
+            other => other,
         }
     }
 }
@@ -72,12 +99,24 @@ impl From<TenantError> for Status {
             TenantError::NotFound(message) => Status::not_found(message),
             TenantError::PermissionDenied(message) => Status::permission_denied(message),
             TenantError::Conflict(message) => Status::failed_precondition(message),
+            TenantError::Unauthenticated(message) => Status::unauthenticated(message),
+            TenantError::Throttled { reason, retry_after } => {
+                let mut status = Status::resource_exhausted(reason);
+                // Round up: "retry after 0 seconds" would invite an immediate retry into the same lock.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                status.metadata_mut().insert(RETRY_AFTER_METADATA, MetadataValue::from(seconds.max(1)));
+                status
+            }
             TenantError::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
                 Status::new(Code::Unavailable, "the tenant database is unavailable, try again shortly")
             }
             TenantError::Internal(source) => {
                 tracing::error!(error = %source, "database error");
+                Status::internal("internal error")
+            }
+            TenantError::Fault(detail) => {
+                tracing::error!(%detail, "internal fault");
                 Status::internal("internal error")
             }
         }

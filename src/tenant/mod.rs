@@ -4,6 +4,7 @@
 //! and transaction, [`model`] the domain types both share, and [`error`] the one error type and its
 //! mapping to `tonic::Status`. Nothing here knows about HTTP or the ACGW envelope.
 
+pub mod credentials;
 pub mod error;
 pub mod model;
 pub mod readiness;

@@ -58,6 +58,13 @@ pub enum EventKind {
     PartnerUpdated,
     PartnerDisabled,
     CustomerDisabled,
+    /// A directory organization was mapped to an Acronis partner tenant (mapped enablement).
+    PartnerMapped,
+    PartnerUnmapped,
+    CustomerUnmapped,
+    OrganizationUpserted,
+    OrganizationDeleted,
+    CredentialsSet,
 }
 
 impl EventKind {
@@ -67,12 +74,46 @@ impl EventKind {
             Self::PartnerUpdated => "partner.updated",
             Self::PartnerDisabled => "partner.disabled",
             Self::CustomerDisabled => "customer.disabled",
+            Self::PartnerMapped => "partner.mapped",
+            Self::PartnerUnmapped => "partner.unmapped",
+            Self::CustomerUnmapped => "customer.unmapped",
+            Self::OrganizationUpserted => "directory.organization_upserted",
+            Self::OrganizationDeleted => "directory.organization_deleted",
+            Self::CredentialsSet => "directory.credentials_set",
         }
     }
 }
 
 /// Longest accepted tenant name; Acronis names are far shorter, this only bounds storage.
 pub const MAX_NAME_LEN: usize = 1024;
+
+/// Longest accepted organization id or identity.
+pub const MAX_ID_LEN: usize = 255;
+
+/// Validates a vendor organization id: non-blank, bounded, no control characters.
+pub fn parse_organization_id(id: &str, field: &str) -> Result<String, TenantError> {
+    if id.trim().is_empty() || id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
+        return Err(TenantError::InvalidArgument(format!(
+            "{field} must be a non-empty id of at most {MAX_ID_LEN} bytes without control characters"
+        )));
+    }
+    Ok(id.to_owned())
+}
+
+/// Validates a credential identity. It cannot contain a colon: `X-CyberApp-Auth` splits identity and secrets
+/// at the first one (protocol §5.2).
+pub fn parse_identity(identity: &str) -> Result<String, TenantError> {
+    if identity.is_empty()
+        || identity.len() > MAX_ID_LEN
+        || identity.contains(':')
+        || identity.chars().any(char::is_control)
+    {
+        return Err(TenantError::InvalidArgument(format!(
+            "identity must be non-empty, at most {MAX_ID_LEN} bytes, without colons or control characters"
+        )));
+    }
+    Ok(identity.to_owned())
+}
 
 /// Longest accepted data-center URL.
 pub const MAX_URL_LEN: usize = 2048;

@@ -3,10 +3,17 @@
 //! Kept thin on purpose: rules about *what* may change live in the store's transactions, rules about *what a
 //! request must contain* live in `model`'s parsers.
 
+use std::sync::Arc;
+
 use tonic::{Request, Response, Status};
 
-use super::model::{AcronisTenantId, Settings, parse_datacenter_url, parse_name};
-use super::store::{MirroredPartnerEnablement, TenantStore};
+use super::credentials::CredentialVerifier;
+use super::error::TenantError;
+use super::model::{
+    AcronisTenantId, Settings, parse_datacenter_url, parse_identity, parse_name, parse_organization_id,
+};
+use super::store::{MirroredPartnerEnablement, OrganizationUpsert, TenantStore};
+use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::{self, EnablementState as StoredState};
 use crate::pb;
 use crate::pb::tenant_service_server::TenantService;
@@ -14,12 +21,59 @@ use crate::pb::tenant_service_server::TenantService;
 #[derive(Debug, Clone)]
 pub struct TenantServiceImpl {
     store: TenantStore,
+    credentials: Arc<CredentialVerifier>,
 }
 
 impl TenantServiceImpl {
-    pub fn new(store: TenantStore) -> Self {
-        Self { store }
+    pub fn new(store: TenantStore, credentials: Arc<CredentialVerifier>) -> Self {
+        Self { store, credentials }
     }
+
+    /// The directory organization the enablement-form credentials belong to.
+    async fn authenticate(&self, credentials: Option<&pb::Credentials>) -> Result<organization::Model, TenantError> {
+        let credentials =
+            credentials.ok_or_else(|| TenantError::Unauthenticated("Credentials are required.".into()))?;
+        // An identity that could never be stored is simply unknown (401, not 400): the form is the source.
+        let identity = parse_identity(&credentials.identity).map_err(|_| {
+            TenantError::Unauthenticated("The credentials are not valid for any account of this service.".into())
+        })?;
+        let organization_id = self.credentials.verify(&self.store, &identity, &credentials.secrets_json).await?;
+        self.store.organization(&organization_id).await?.ok_or_else(|| {
+            TenantError::Unauthenticated("The credentials are not valid for any account of this service.".into())
+        })
+    }
+}
+
+/// Only a partner account can enable the CyberApp as a partner.
+fn require_partner(organization: &organization::Model) -> Result<(), TenantError> {
+    match organization.kind {
+        OrganizationKind::Partner => Ok(()),
+        OrganizationKind::Customer => Err(TenantError::PermissionDenied(
+            "These credentials belong to a customer account; use the credentials of a partner account.".into(),
+        )),
+    }
+}
+
+fn organization_kind(kind: pb::OrganizationKind) -> Result<OrganizationKind, TenantError> {
+    match kind {
+        pb::OrganizationKind::Partner => Ok(OrganizationKind::Partner),
+        pb::OrganizationKind::Customer => Ok(OrganizationKind::Customer),
+        pb::OrganizationKind::Unspecified => {
+            Err(TenantError::InvalidArgument("kind must be partner or customer".into()))
+        }
+    }
+}
+
+fn organization_message(model: organization::Model) -> pb::Organization {
+    let kind = match model.kind {
+        OrganizationKind::Partner => pb::OrganizationKind::Partner,
+        OrganizationKind::Customer => pb::OrganizationKind::Customer,
+    };
+    pb::Organization { id: model.id, name: model.name, kind: kind.into(), parent_id: model.parent_id }
+}
+
+fn optional_datacenter_url(url: Option<String>) -> Result<Option<String>, TenantError> {
+    url.filter(|url| !url.is_empty()).as_deref().map(parse_datacenter_url).transpose()
 }
 
 fn state_of(record: &tenant::Model) -> pb::EnablementState {
@@ -82,5 +136,94 @@ impl TenantService for TenantServiceImpl {
         Ok(Response::new(pb::ResetMirroredPartnerResponse {
             customers_disabled: u32::try_from(customers_disabled).unwrap_or(u32::MAX),
         }))
+    }
+
+    async fn read_partner_enablement(
+        &self,
+        request: Request<pb::ReadPartnerEnablementRequest>,
+    ) -> Result<Response<pb::ReadPartnerEnablementResponse>, Status> {
+        let organization = self.authenticate(request.get_ref().credentials.as_ref()).await?;
+        require_partner(&organization)?;
+        let mapping = self.store.partner_mapping_of(&organization.id).await?;
+        Ok(Response::new(pb::ReadPartnerEnablementResponse {
+            vendor_tenant_id: organization.id,
+            acronis_tenant_id: mapping.and_then(|mapping| mapping.acronis_tenant_id),
+        }))
+    }
+
+    async fn write_partner_enablement(
+        &self,
+        request: Request<pb::WritePartnerEnablementRequest>,
+    ) -> Result<Response<pb::WritePartnerEnablementResponse>, Status> {
+        let request = request.into_inner();
+        let organization = self.authenticate(request.credentials.as_ref()).await?;
+        if request.vendor_tenant_id != organization.id {
+            return Err(TenantError::PermissionDenied(
+                "These credentials belong to another account than the vendor_tenant_id being enabled.".into(),
+            )
+            .into());
+        }
+        require_partner(&organization)?;
+        let acronis = AcronisTenantId::parse(&request.acronis_tenant_id, "acronis_tenant_id")?;
+        let datacenter_url = optional_datacenter_url(request.datacenter_url)?;
+        self.store.map_partner(&organization, acronis, datacenter_url).await?;
+        Ok(Response::new(pb::WritePartnerEnablementResponse {}))
+    }
+
+    async fn reset_partner_enablement(
+        &self,
+        request: Request<pb::ResetPartnerEnablementRequest>,
+    ) -> Result<Response<pb::ResetPartnerEnablementResponse>, Status> {
+        let request = request.into_inner();
+        let organization = self.authenticate(request.credentials.as_ref()).await?;
+        require_partner(&organization)?;
+        let acronis = AcronisTenantId::parse(&request.acronis_tenant_id, "acronis_tenant_id")?;
+        let customers_unmapped = self.store.unmap_partner(&organization.id, acronis).await?;
+        Ok(Response::new(pb::ResetPartnerEnablementResponse {
+            customers_unmapped: u32::try_from(customers_unmapped).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn upsert_organization(
+        &self,
+        request: Request<pb::UpsertOrganizationRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
+        let request = request.into_inner();
+        let upsert = OrganizationUpsert {
+            id: parse_organization_id(&request.id, "id")?,
+            name: parse_name(&request.name, "name")?,
+            kind: organization_kind(request.kind())?,
+            parent_id: request
+                .parent_id
+                .filter(|parent| !parent.is_empty())
+                .map(|parent| parse_organization_id(&parent, "parent_id"))
+                .transpose()?,
+        };
+        let saved = self.store.upsert_organization(&upsert).await?;
+        Ok(Response::new(organization_message(saved)))
+    }
+
+    async fn delete_organization(
+        &self,
+        request: Request<pb::DeleteOrganizationRequest>,
+    ) -> Result<Response<pb::DeleteOrganizationResponse>, Status> {
+        let id = parse_organization_id(&request.get_ref().id, "id")?;
+        for identity in self.store.delete_organization(&id).await? {
+            self.credentials.forget(&identity);
+        }
+        Ok(Response::new(pb::DeleteOrganizationResponse {}))
+    }
+
+    async fn set_credentials(
+        &self,
+        request: Request<pb::SetCredentialsRequest>,
+    ) -> Result<Response<pb::SetCredentialsResponse>, Status> {
+        let request = request.into_inner();
+        let identity = parse_identity(&request.identity)?;
+        let organization_id = parse_organization_id(&request.organization_id, "organization_id")?;
+        let secret_hash = self.credentials.hash(&request.secrets_json).await?;
+        self.store.set_credentials(&identity, &organization_id, &secret_hash).await?;
+        self.credentials.forget(&identity);
+        Ok(Response::new(pb::SetCredentialsResponse {}))
     }
 }

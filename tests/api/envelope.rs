@@ -101,9 +101,9 @@ async fn an_unknown_callback_id_is_refused_with_404() {
 #[tokio::test]
 async fn a_standard_callback_this_handler_does_not_implement_is_refused_with_404() {
     let app = TestApp::spawn().await;
-    let response = app.callback(&envelope("enablement.read", PARTNER_TENANT, None)).await;
+    let response = app.callback(&envelope("topology.read", PARTNER_TENANT, Some(serde_json::json!({})))).await;
     response.assert_error(404);
-    assert!(response.err_message().contains("enablement.read"), "{}", response.err_message());
+    assert!(response.err_message().contains("topology.read"), "{}", response.err_message());
 }
 
 #[tokio::test]

@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cyberapp_tenants::app::App;
-use cyberapp_tenants::config::{AcgwArgs, DatabaseArgs, ServeArgs};
+use cyberapp_tenants::config::{AcgwArgs, CredentialArgs, DatabaseArgs, ServeArgs};
+use cyberapp_tenants::db::entity::tenant::{EnablementMethod, EnablementState, TenantKind};
 use cyberapp_tenants::db::entity::{tenant, tenant_event};
+use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
 use sea_orm::{Database, DatabaseConnection, EntityTrait, QueryOrder};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +30,7 @@ pub struct TestApp {
     pub idp: FakeIdp,
     pub db: DatabaseConnection,
     pub data_dir: tempfile::TempDir,
+    pub database_url: String,
     http: reqwest::Client,
     shutdown: CancellationToken,
     _database: TestDatabase,
@@ -88,6 +91,12 @@ impl TestApp {
                 dev_mode: false,
                 jwks_refetch_interval_secs: 15,
             },
+            credentials: CredentialArgs {
+                credential_cache_ttl_secs: 60,
+                credential_failure_limit: 5,
+                credential_lockout_secs: 60,
+                argon2_max_concurrency: 0,
+            },
             data_dir: PathBuf::from(data_dir.path()),
             max_body_bytes: 1024 * 1024,
             shutdown_timeout_secs: 5,
@@ -99,7 +108,17 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         tokio::spawn(app.run(shutdown.clone()));
         let db = Database::connect(&database.url).await.expect("test connection");
-        Self { base_url, grpc_addr, idp, db, data_dir, http: reqwest::Client::new(), shutdown, _database: database }
+        Self {
+            base_url,
+            grpc_addr,
+            idp,
+            db,
+            data_dir,
+            database_url: database.url.clone(),
+            http: http_client(),
+            shutdown,
+            _database: database,
+        }
     }
 
     /// A valid token for the test endpoint, signed by the IdP's primary key.
@@ -119,12 +138,30 @@ impl TestApp {
 
     /// POSTs raw bytes with an optional `Authorization` header value.
     pub async fn post_raw(&self, body: Vec<u8>, authorization: Option<&str>) -> TestResponse {
+        let headers: Vec<(&str, String)> =
+            authorization.map(|value| ("authorization", value.to_owned())).into_iter().collect();
+        self.post_with_headers(body, &headers).await
+    }
+
+    /// POSTs `body` with a valid token and the given extra headers (e.g. `X-CyberApp-Auth`).
+    pub async fn callback_with_headers(&self, body: &Value, headers: &[(&str, String)]) -> TestResponse {
+        let mut all = vec![("authorization", format!("Bearer {}", self.token()))];
+        all.extend(headers.iter().cloned());
+        self.post_with_headers(serde_json::to_vec(body).expect("json"), &all).await
+    }
+
+    async fn post_with_headers(&self, body: Vec<u8>, headers: &[(&str, String)]) -> TestResponse {
         let mut request =
             self.http.post(format!("{}/callback", self.base_url)).header("content-type", "application/json").body(body);
-        if let Some(authorization) = authorization {
-            request = request.header("authorization", authorization);
+        for (name, value) in headers {
+            request = request.header(*name, value);
         }
         into_test_response(request.send().await.expect("request sent")).await
+    }
+
+    /// A TenantService client over the real gRPC port.
+    pub async fn grpc(&self) -> TenantServiceClient<tonic::transport::Channel> {
+        TenantServiceClient::connect(format!("http://{}", self.grpc_addr)).await.expect("connect")
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
@@ -145,8 +182,7 @@ impl TestApp {
     /// Enables a mirrored partner directly through the TenantService (bypassing the gateway under test).
     pub async fn seed_mirrored_partner(&self, acronis_tenant_id: &str) {
         use cyberapp_tenants::pb::EnableMirroredPartnerRequest;
-        use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
-        let mut client = TenantServiceClient::connect(format!("http://{}", self.grpc_addr)).await.expect("connect");
+        let mut client = self.grpc().await;
         let request = EnableMirroredPartnerRequest {
             acronis_tenant_id: acronis_tenant_id.to_owned(),
             name: "Seeded partner".into(),
@@ -154,6 +190,35 @@ impl TestApp {
             datacenter_url: None,
         };
         client.enable_mirrored_partner(request).await.expect("seeded");
+    }
+
+    /// Inserts an enabled customer record directly (for callbacks that act on customers made elsewhere).
+    pub async fn insert_customer(
+        &self,
+        vendor_tenant_id: &str,
+        acronis_tenant_id: &str,
+        partner: &str,
+        method: EnablementMethod,
+    ) {
+        use sea_orm::{ActiveModelTrait as _, ActiveValue::Set};
+        let now = chrono::Utc::now();
+        tenant::ActiveModel {
+            vendor_tenant_id: Set(vendor_tenant_id.to_owned()),
+            acronis_tenant_id: Set(Some(acronis_tenant_id.to_owned())),
+            kind: Set(TenantKind::Customer),
+            enablement_method: Set(method),
+            state: Set(EnablementState::Enabled),
+            partner_acronis_tenant_id: Set(Some(partner.to_owned())),
+            name: Set(Some(format!("Customer {vendor_tenant_id}"))),
+            settings_json: Set(None),
+            datacenter_url: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .expect("customer inserted");
     }
 
     /// Every row of every table, in a stable order, to compare before and after a refused request.
@@ -183,6 +248,12 @@ impl TestApp {
             .map(|event| event.kind)
             .collect()
     }
+}
+
+/// An HTTP client for talking to the service (the process-wide TLS provider installed first).
+pub fn http_client() -> reqwest::Client {
+    cyberapp_tenants::tls::install_crypto_provider();
+    reqwest::Client::new()
 }
 
 /// A token over `claims`, signed by the IdP's primary key.
@@ -324,4 +395,15 @@ impl Drop for TestDatabase {
         });
         let _ = cleanup.join();
     }
+}
+
+/// The `X-CyberApp-Auth` header for `identity` and a secrets object (base64 of `identity:secrets`).
+pub fn cyberapp_auth(identity: &str, secrets: &Value) -> (&'static str, String) {
+    use base64::Engine as _;
+    ("x-cyberapp-auth", base64::engine::general_purpose::STANDARD.encode(format!("{identity}:{secrets}")))
+}
+
+/// The `X-CyberApp-Auth` header for `identity` with `{"password": password}`.
+pub fn password_auth(identity: &str, password: &str) -> (&'static str, String) {
+    cyberapp_auth(identity, &json!({ "password": password }))
 }

@@ -4,9 +4,11 @@
 // Helpers outside #[test] functions state their expectations by panicking too.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, reason = "test harness")]
 
+mod directory;
 mod envelope;
 mod fake_idp;
 mod helpers;
 mod mirrored_partner;
+mod partner_mapping;
 mod service;
 mod verification;

@@ -1,8 +1,6 @@
 //! Mirrored partner enablement: `partner.mirroring.get_state`, `.enable`, `.reset` (protocol §9.7–9.9).
 
-use chrono::Utc;
-use cyberapp_tenants::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+use cyberapp_tenants::db::entity::tenant::{EnablementMethod, EnablementState, TenantKind};
 use serde_json::json;
 
 use crate::helpers::{
@@ -185,9 +183,9 @@ async fn reset_disables_every_customer_of_the_partner_and_no_other() {
     let own_customers = ["18a55fe8-7275-478c-a54e-af2ed53b6a20", "5a19bda3-c964-4e92-87ad-55c21df1285c"];
     let foreign_customer = "0b0e6f5e-60a8-4a4b-9c3c-2a1f5b7f6d11";
     for customer in own_customers {
-        insert_customer(&app, customer, PARTNER_TENANT).await;
+        app.insert_customer(customer, customer, PARTNER_TENANT, EnablementMethod::Mirrored).await;
     }
-    insert_customer(&app, foreign_customer, OTHER_TENANT).await;
+    app.insert_customer(foreign_customer, foreign_customer, OTHER_TENANT, EnablementMethod::Mirrored).await;
 
     let request = reset_partner(PARTNER_TENANT);
     let response = app.callback(&request).await;
@@ -295,25 +293,4 @@ async fn mirroring_callbacks_under_the_v1_base_are_dispatched_too() {
     let response = app.callback(&request).await;
 
     assert_eq!(assert_success(&response, &request, GET_STATE_OK), Some(json!({ "state": "DISABLED" })));
-}
-
-async fn insert_customer(app: &TestApp, acronis_tenant_id: &str, partner: &str) {
-    let now = Utc::now();
-    tenant::ActiveModel {
-        vendor_tenant_id: Set(uuid::Uuid::new_v4().to_string()),
-        acronis_tenant_id: Set(Some(acronis_tenant_id.to_owned())),
-        kind: Set(TenantKind::Customer),
-        enablement_method: Set(EnablementMethod::Mirrored),
-        state: Set(EnablementState::Enabled),
-        partner_acronis_tenant_id: Set(Some(partner.to_owned())),
-        name: Set(Some("Customer".into())),
-        settings_json: Set(None),
-        datacenter_url: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&app.db)
-    .await
-    .expect("customer inserted");
 }

@@ -12,7 +12,9 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::helpers::{PARTNER_TENANT, TestApp, TestDatabase, assert_success, enable_partner, envelope};
+use crate::helpers::{
+    PARTNER_TENANT, TestApp, TestDatabase, assert_success, enable_partner, envelope, http_client, password_auth,
+};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_200_when_the_database_is_up() {
@@ -197,7 +199,7 @@ impl Service {
         let started = Instant::now();
         let url = format!("http://127.0.0.1:{}/readyz", self.http_port);
         while started.elapsed() < Duration::from_secs(30) {
-            if let Ok(response) = reqwest::get(&url).await
+            if let Ok(response) = http_client().get(&url).send().await
                 && response.status() == 200
             {
                 return started.elapsed();
@@ -245,7 +247,7 @@ async fn the_binary_serves_a_dev_token_callback_and_exits_0_on_sigterm() {
     let token = service.dev_token(data_dir.path());
 
     let request = enable_partner(PARTNER_TENANT, "Partner", None);
-    let response = reqwest::Client::new()
+    let response = http_client()
         .post(format!("http://127.0.0.1:{}/callback", service.http_port))
         .bearer_auth(&token)
         .json(&request)
@@ -284,7 +286,7 @@ async fn no_log_line_contains_a_token_even_at_debug_level() {
     service.wait_until_ready().await;
     let token = service.dev_token(data_dir.path());
     let url = format!("http://127.0.0.1:{}/callback", service.http_port);
-    let client = reqwest::Client::new();
+    let client = http_client();
     let accepted = client.post(&url).bearer_auth(&token).json(&enable_partner(PARTNER_TENANT, "P", None)).send();
     assert_eq!(accepted.await.expect("sent").status(), 200);
     let forged = format!("{}x", &token[..token.len() - 1]);
@@ -355,4 +357,36 @@ async fn dev_token_refuses_to_invent_a_key_the_service_does_not_know() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no development key"));
     assert!(!data_dir.path().join("dev-signing-key.pem").exists());
+}
+
+#[tokio::test]
+async fn no_log_line_contains_a_password_or_the_raw_credentials_header() {
+    let database = TestDatabase::create().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let directory = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/directory.json");
+    let imported = Command::new(env!("CARGO_BIN_EXE_cyberapp-tenants"))
+        .args(["directory", "import"])
+        .arg(&directory)
+        .env("DATABASE_URL", &database.url)
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("import runs");
+    assert!(imported.status.success());
+    let mut service = Service::start(&database.url, data_dir.path(), &[]);
+    service.wait_until_ready().await;
+    let token = service.dev_token(data_dir.path());
+    let url = format!("http://127.0.0.1:{}/callback", service.http_port);
+    let request = envelope("enablement.read", PARTNER_TENANT, None);
+    let (right, wrong) = (password_auth("admin@acme", "s3cret"), password_auth("admin@acme", "wr0ng-guess"));
+    for (header, expected) in [(&right, 200), (&wrong, 401)] {
+        let response = http_client().post(&url).bearer_auth(&token).header(header.0, &header.1).json(&request).send();
+        assert_eq!(response.await.expect("sent").status(), expected);
+    }
+    assert_eq!(service.terminate().code(), Some(0));
+
+    let log = service.log() + &String::from_utf8_lossy(&imported.stderr) + &String::from_utf8_lossy(&imported.stdout);
+    assert!(log.contains("callback refused"), "the log was captured: {log}");
+    for secret in ["s3cret", "wr0ng-guess", "r3seller", right.1.as_str(), wrong.1.as_str(), token.as_str(), "$argon2"] {
+        assert!(!log.contains(secret), "{secret:?} reached the log");
+    }
 }

@@ -1,4 +1,6 @@
 //! SeaORM entities, one file per table. The tables themselves are created by `db::migration`.
 
+pub mod credential;
+pub mod organization;
 pub mod tenant;
 pub mod tenant_event;

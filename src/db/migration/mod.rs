@@ -5,6 +5,7 @@
 //! entities, so it stays valid while the entities evolve.
 
 mod m20261122_000001_create_tenants;
+mod m20261122_000002_create_directory;
 
 use sea_orm_migration::prelude::*;
 
@@ -14,6 +15,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_create_tenants::Migration)]
+        vec![
+            Box::new(m20261122_000001_create_tenants::Migration),
+            Box::new(m20261122_000002_create_directory::Migration),
+        ]
     }
 }

@@ -1,30 +1,18 @@
-//! `TenantStore`: every query and transaction on the tenant record. No tonic or HTTP types here.
-//!
-//! Each change runs in one write transaction that also writes its outbox events, so a change and its event
-//! commit together or not at all. On SQLite a write transaction starts with `BEGIN IMMEDIATE`: a deferred
-//! transaction that reads first and writes later fails at once with "database is locked" when another writer
-//! got in between, whereas an immediate one waits for the lock under the busy timeout.
+//! Mirrored partners (protocol §9.7–9.9): the partner record is created by the callback itself and keyed
+//! by its Acronis tenant id, which keeps its vendor tenant id across disable and re-enable.
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
-use super::error::TenantError;
-use super::model::{AcronisTenantId, EventKind, Settings};
+use super::{TenantStore, event, record_event};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::db::entity::tenant_event;
-
-/// How often a write transaction is tried when it collides with a concurrent one.
-const WRITE_ATTEMPTS: usize = 3;
-
-#[derive(Debug, Clone)]
-pub struct TenantStore {
-    db: DatabaseConnection,
-}
+use crate::tenant::error::TenantError;
+use crate::tenant::model::{AcronisTenantId, EventKind, Settings};
 
 /// What `enable_mirrored_partner` needs to know.
 #[derive(Debug, Clone)]
@@ -36,14 +24,6 @@ pub struct MirroredPartnerEnablement {
 }
 
 impl TenantStore {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
-    }
-
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
     /// The partner record of an Acronis tenant, whatever its state; `None` when there is none.
     pub async fn partner(&self, id: AcronisTenantId) -> Result<Option<tenant::Model>, TenantError> {
         Ok(tenant::Entity::find()
@@ -73,44 +53,6 @@ impl TenantStore {
     pub async fn reset_mirrored_partner(&self, id: AcronisTenantId) -> Result<u64, TenantError> {
         self.write(move |tx| Box::pin(reset_mirrored_partner_in(tx, id))).await
     }
-
-    /// Runs `work` in a write transaction, committing on `Ok`. A unique-key collision with a concurrent
-    /// writer is retried a bounded number of times before it is reported.
-    async fn write<T, F>(&self, work: F) -> Result<T, TenantError>
-    where
-        F: for<'t> Fn(
-            &'t DatabaseTransaction,
-        ) -> std::pin::Pin<Box<dyn Future<Output = Result<T, TenantError>> + Send + 't>>,
-    {
-        let options = TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        };
-        let mut attempt = 1;
-        loop {
-            let tx = self.db.begin_with_options(options).await?;
-            let outcome = match work(&tx).await {
-                Ok(value) => tx.commit().await.map(|()| value).map_err(TenantError::from),
-                // Dropping the transaction rolls it back.
-                Err(error) => Err(error),
-            };
-            match outcome {
-                Err(TenantError::Internal(ref db_error) | TenantError::Unavailable(ref db_error))
-                    if is_collision(db_error) && attempt < WRITE_ATTEMPTS =>
-                {
-                    tracing::debug!(attempt, "write collided with a concurrent one; retrying");
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
-    }
-}
-
-/// A unique-key race with a concurrent insert, or a PostgreSQL serialization failure or deadlock: the
-/// transaction lost a race and a retry will see the winner's result.
-fn is_collision(error: &DbErr) -> bool {
-    matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) || super::error::is_lost_race(error)
 }
 
 async fn enable_mirrored_partner_in(
@@ -214,18 +156,4 @@ async fn reset_mirrored_partner_in(tx: &DatabaseTransaction, id: AcronisTenantId
     let events = enabled_customers.iter().map(|customer| event(EventKind::CustomerDisabled, customer));
     tenant_event::Entity::insert_many(events).exec_without_returning(tx).await?;
     Ok(disabled)
-}
-
-fn event(kind: EventKind, tenant: &tenant::Model) -> tenant_event::ActiveModel {
-    tenant_event::ActiveModel {
-        kind: Set(kind.as_str().to_owned()),
-        vendor_tenant_id: Set(tenant.vendor_tenant_id.clone()),
-        acronis_tenant_id: Set(tenant.acronis_tenant_id.clone()),
-        occurred_at: Set(Utc::now()),
-        ..Default::default()
-    }
-}
-
-async fn record_event(tx: &DatabaseTransaction, kind: EventKind, tenant: &tenant::Model) -> Result<(), DbErr> {
-    tenant_event::Entity::insert(event(kind, tenant)).exec_without_returning(tx).await.map(drop)
 }

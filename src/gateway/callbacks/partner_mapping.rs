@@ -1,0 +1,70 @@
+//! Mapped partner enablement (protocol §9.1–9.3): `enablement.read`, `.write`, `.reset`.
+//!
+//! Each requires the enablement-form credentials (`X-CyberApp-Auth`); the TenantService checks them against
+//! the vendor directory. The Acronis tenant is always `context.tenant_id`, which the verified token vouches
+//! for; a payload naming another tenant is refused.
+
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::super::credentials::cyberapp_auth;
+use super::super::envelope::Envelope;
+use super::super::error::GatewayError;
+use crate::grpc::TenantClient;
+use crate::pb;
+
+pub async fn read(headers: &HeaderMap, mut tenants: TenantClient) -> Result<Option<Value>, GatewayError> {
+    let request = pb::ReadPartnerEnablementRequest { credentials: Some(cyberapp_auth(headers)?) };
+    let response = tenants.read_partner_enablement(request).await?.into_inner();
+    let mut payload = Map::new();
+    payload.insert("vendor_tenant_id".into(), response.vendor_tenant_id.into());
+    if let Some(acronis_tenant_id) = response.acronis_tenant_id {
+        payload.insert("acronis_tenant_id".into(), acronis_tenant_id.into());
+    }
+    Ok(Some(Value::Object(payload)))
+}
+
+#[derive(Deserialize)]
+struct WritePayload {
+    vendor_tenant_id: String,
+    acronis_tenant_id: String,
+}
+
+pub async fn write(
+    envelope: &Envelope,
+    headers: &HeaderMap,
+    mut tenants: TenantClient,
+) -> Result<Option<Value>, GatewayError> {
+    let payload: WritePayload = envelope.payload("enablement.write")?;
+    let Ok(acronis) = Uuid::try_parse(&payload.acronis_tenant_id) else {
+        return Err(GatewayError::BadRequest("payload.acronis_tenant_id must be a UUID.".into()));
+    };
+    if Uuid::try_parse(&envelope.context.tenant_id).ok() != Some(acronis) {
+        return Err(GatewayError::Forbidden(
+            "payload.acronis_tenant_id must be the tenant the request was made from (context.tenant_id).".into(),
+        ));
+    }
+    let request = pb::WritePartnerEnablementRequest {
+        credentials: Some(cyberapp_auth(headers)?),
+        vendor_tenant_id: payload.vendor_tenant_id,
+        acronis_tenant_id: envelope.context.tenant_id.clone(),
+        datacenter_url: envelope.datacenter_url(),
+    };
+    tenants.write_partner_enablement(request).await?;
+    Ok(None)
+}
+
+pub async fn reset(
+    envelope: &Envelope,
+    headers: &HeaderMap,
+    mut tenants: TenantClient,
+) -> Result<Option<Value>, GatewayError> {
+    let request = pb::ResetPartnerEnablementRequest {
+        credentials: Some(cyberapp_auth(headers)?),
+        acronis_tenant_id: envelope.context.tenant_id.clone(),
+    };
+    tenants.reset_partner_enablement(request).await?;
+    Ok(None)
+}

@@ -1,0 +1,363 @@
+//! The vendor directory: organizations (partners, which may nest, and customers, which are leaves) and the
+//! credentials that prove an identity belongs to one. The rules of the tree are checked inside the write
+//! transaction, so concurrent edits cannot build a cycle or hang a customer under a customer.
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    FromQueryResult, PaginatorTrait, QueryFilter, QuerySelect, Statement,
+};
+
+use super::{TenantStore, record_event};
+use crate::db::entity::organization::{self, OrganizationKind};
+use crate::db::entity::tenant::{self, EnablementMethod};
+use crate::db::entity::{credential, tenant_event};
+use crate::tenant::error::TenantError;
+use crate::tenant::model::EventKind;
+
+/// Nesting deeper than this is refused; it bounds the ancestor walk of the cycle check.
+const MAX_DEPTH: usize = 64;
+
+/// An organization as `UpsertOrganization` and `directory import` describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationUpsert {
+    pub id: String,
+    pub name: String,
+    pub kind: OrganizationKind,
+    pub parent_id: Option<String>,
+}
+
+/// A whole directory file, applied in one transaction. Organizations come parents first; a credential with
+/// `secret_hash: None` is already stored with the same secrets and only its organization is checked.
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryImport {
+    pub organizations: Vec<OrganizationUpsert>,
+    pub credentials: Vec<CredentialImport>,
+}
+
+#[derive(Clone)]
+pub struct CredentialImport {
+    pub identity: String,
+    pub organization_id: String,
+    pub secret_hash: Option<String>,
+}
+
+impl std::fmt::Debug for CredentialImport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialImport")
+            .field("identity", &self.identity)
+            .field("organization_id", &self.organization_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an import changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub organizations_changed: usize,
+    pub credentials_changed: usize,
+}
+
+impl TenantStore {
+    pub async fn organization(&self, id: &str) -> Result<Option<organization::Model>, TenantError> {
+        Ok(organization::Entity::find_by_id(id).one(self.connection()).await?)
+    }
+
+    pub async fn credential(&self, identity: &str) -> Result<Option<credential::Model>, TenantError> {
+        Ok(credential::Entity::find_by_id(identity).one(self.connection()).await?)
+    }
+
+    pub async fn upsert_organization(&self, upsert: &OrganizationUpsert) -> Result<organization::Model, TenantError> {
+        self.write(|tx| {
+            let upsert = upsert.clone();
+            Box::pin(async move { upsert_organization_in(tx, &upsert).await.map(|(model, _)| model) })
+        })
+        .await
+    }
+
+    /// Deletes an organization with its credentials and its mapping; returns the identities it had.
+    pub async fn delete_organization(&self, id: &str) -> Result<Vec<String>, TenantError> {
+        self.write(|tx| {
+            let id = id.to_owned();
+            Box::pin(async move { delete_organization_in(tx, &id).await })
+        })
+        .await
+    }
+
+    /// Stores `secret_hash` (an Argon2id PHC string) for `identity`, replacing what it had.
+    pub async fn set_credentials(
+        &self,
+        identity: &str,
+        organization_id: &str,
+        secret_hash: &str,
+    ) -> Result<(), TenantError> {
+        self.write(|tx| {
+            let (identity, organization_id, secret_hash) =
+                (identity.to_owned(), organization_id.to_owned(), secret_hash.to_owned());
+            Box::pin(async move { set_credentials_in(tx, &identity, &organization_id, &secret_hash).await })
+        })
+        .await
+    }
+
+    /// Applies a whole directory file in one transaction: all of it or, on the first refusal, none of it.
+    pub async fn import_directory(&self, import: &DirectoryImport) -> Result<ImportSummary, TenantError> {
+        self.write(|tx| {
+            let import = import.clone();
+            Box::pin(async move {
+                let mut summary = ImportSummary::default();
+                for upsert in &import.organizations {
+                    let (_, changed) = upsert_organization_in(tx, upsert)
+                        .await
+                        .map_err(|error| error.in_context(&format!("organization \"{}\"", upsert.id)))?;
+                    summary.organizations_changed += usize::from(changed);
+                }
+                for entry in &import.credentials {
+                    let context = format!("credentials of \"{}\"", entry.identity);
+                    match &entry.secret_hash {
+                        Some(hash) => {
+                            set_credentials_in(tx, &entry.identity, &entry.organization_id, hash)
+                                .await
+                                .map_err(|error| error.in_context(&context))?;
+                            summary.credentials_changed += 1;
+                        }
+                        None => ensure_credential_owner(tx, entry).await.map_err(|error| error.in_context(&context))?,
+                    }
+                }
+                Ok(summary)
+            })
+        })
+        .await
+    }
+}
+
+/// Creates or updates one organization; returns it and whether anything changed.
+async fn upsert_organization_in(
+    tx: &DatabaseTransaction,
+    upsert: &OrganizationUpsert,
+) -> Result<(organization::Model, bool), TenantError> {
+    let existing = organization::Entity::find_by_id(&upsert.id).lock_exclusive().one(tx).await?;
+    check_placement(tx, upsert).await?;
+    if let Some(existing) = &existing {
+        if existing.kind != upsert.kind {
+            check_kind_change(tx, existing).await?;
+        }
+        if existing.name == upsert.name && existing.kind == upsert.kind && existing.parent_id == upsert.parent_id {
+            return Ok((existing.clone(), false));
+        }
+    }
+    let now = Utc::now();
+    let saved = match existing {
+        Some(existing) => {
+            let mut update: organization::ActiveModel = existing.into();
+            update.name = Set(upsert.name.clone());
+            update.kind = Set(upsert.kind);
+            update.parent_id = Set(upsert.parent_id.clone());
+            update.updated_at = Set(now);
+            update.update(tx).await?
+        }
+        None => {
+            organization::ActiveModel {
+                id: Set(upsert.id.clone()),
+                name: Set(upsert.name.clone()),
+                kind: Set(upsert.kind),
+                parent_id: Set(upsert.parent_id.clone()),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(tx)
+            .await?
+        }
+    };
+    // A mapped organization's tenant record shows the directory's name.
+    tenant::Entity::update_many()
+        .col_expr(tenant::Column::Name, Expr::value(saved.name.clone()))
+        .filter(tenant::Column::VendorTenantId.eq(saved.id.as_str()))
+        .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mapped))
+        .exec(tx)
+        .await?;
+    record_directory_event(tx, EventKind::OrganizationUpserted, &saved.id).await?;
+    Ok((saved, true))
+}
+
+/// Customers sit under a partner; partners sit under a partner or at the top; nothing sits under itself.
+async fn check_placement(tx: &DatabaseTransaction, upsert: &OrganizationUpsert) -> Result<(), TenantError> {
+    let Some(parent_id) = &upsert.parent_id else {
+        return match upsert.kind {
+            OrganizationKind::Partner => Ok(()),
+            OrganizationKind::Customer => {
+                Err(TenantError::InvalidArgument("a customer organization needs a parent partner (parent_id)".into()))
+            }
+        };
+    };
+    let mut ancestor = organization::Entity::find_by_id(parent_id)
+        .one(tx)
+        .await?
+        .ok_or_else(|| TenantError::Conflict(format!("parent organization \"{parent_id}\" does not exist")))?;
+    if ancestor.kind != OrganizationKind::Partner {
+        return Err(TenantError::Conflict(format!(
+            "parent organization \"{parent_id}\" is a customer, and customers have no children"
+        )));
+    }
+    for _ in 0..MAX_DEPTH {
+        if ancestor.id == upsert.id {
+            return Err(TenantError::Conflict(format!(
+                "organization \"{}\" cannot be placed under its own descendant \"{parent_id}\"",
+                upsert.id
+            )));
+        }
+        let Some(next) = ancestor.parent_id.clone() else { return Ok(()) };
+        ancestor = organization::Entity::find_by_id(&next)
+            .one(tx)
+            .await?
+            .ok_or_else(|| TenantError::Conflict(format!("organization \"{next}\" vanished")))?;
+    }
+    Err(TenantError::Conflict(format!("organizations may nest at most {MAX_DEPTH} levels deep")))
+}
+
+/// A partner with children cannot become a customer, and a mapped organization keeps its kind.
+async fn check_kind_change(tx: &DatabaseTransaction, existing: &organization::Model) -> Result<(), TenantError> {
+    let children =
+        organization::Entity::find().filter(organization::Column::ParentId.eq(existing.id.as_str())).count(tx).await?;
+    if children > 0 {
+        return Err(TenantError::Conflict(format!(
+            "organization \"{}\" has child organizations, so it must stay a partner",
+            existing.id
+        )));
+    }
+    let mapped = tenant::Entity::find()
+        .filter(tenant::Column::VendorTenantId.eq(existing.id.as_str()))
+        .filter(tenant::Column::AcronisTenantId.is_not_null())
+        .count(tx)
+        .await?;
+    if mapped > 0 {
+        return Err(TenantError::Conflict(format!(
+            "organization \"{}\" is mapped to an Acronis tenant; disable the CyberApp for it before changing its kind",
+            existing.id
+        )));
+    }
+    Ok(())
+}
+
+async fn delete_organization_in(tx: &DatabaseTransaction, id: &str) -> Result<Vec<String>, TenantError> {
+    let organization = organization::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(tx)
+        .await?
+        .ok_or_else(|| TenantError::NotFound(format!("organization \"{id}\" does not exist")))?;
+    let children = organization::Entity::find().filter(organization::Column::ParentId.eq(id)).count(tx).await?;
+    if children > 0 {
+        return Err(TenantError::Conflict(format!(
+            "organization \"{id}\" has {children} child organization(s); delete or move them first"
+        )));
+    }
+    let identities: Vec<String> = credential::Entity::find()
+        .filter(credential::Column::OrganizationId.eq(id))
+        .all(tx)
+        .await?
+        .into_iter()
+        .map(|credential| credential.identity)
+        .collect();
+    let mapping = tenant::Entity::find()
+        .filter(tenant::Column::VendorTenantId.eq(id))
+        .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mapped))
+        .one(tx)
+        .await?;
+    if let Some(mapping) = mapping {
+        if mapping.acronis_tenant_id.is_some() {
+            let kind = match mapping.kind {
+                tenant::TenantKind::Partner => EventKind::PartnerUnmapped,
+                tenant::TenantKind::Customer => EventKind::CustomerUnmapped,
+            };
+            record_event(tx, kind, &mapping).await?;
+        }
+        tenant::Entity::delete_by_id(mapping.id).exec(tx).await?;
+    }
+    // Credentials go with the organization (ON DELETE CASCADE).
+    organization::Entity::delete_by_id(organization.id).exec(tx).await?;
+    record_directory_event(tx, EventKind::OrganizationDeleted, id).await?;
+    Ok(identities)
+}
+
+async fn set_credentials_in(
+    tx: &DatabaseTransaction,
+    identity: &str,
+    organization_id: &str,
+    secret_hash: &str,
+) -> Result<(), TenantError> {
+    if organization::Entity::find_by_id(organization_id).one(tx).await?.is_none() {
+        return Err(TenantError::NotFound(format!("organization \"{organization_id}\" does not exist")));
+    }
+    let now = Utc::now();
+    match credential::Entity::find_by_id(identity).lock_exclusive().one(tx).await? {
+        Some(existing) => {
+            let mut update: credential::ActiveModel = existing.into();
+            update.organization_id = Set(organization_id.to_owned());
+            update.secret_hash = Set(secret_hash.to_owned());
+            update.updated_at = Set(now);
+            update.update(tx).await?;
+        }
+        None => {
+            credential::ActiveModel {
+                identity: Set(identity.to_owned()),
+                organization_id: Set(organization_id.to_owned()),
+                secret_hash: Set(secret_hash.to_owned()),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(tx)
+            .await?;
+        }
+    }
+    record_directory_event(tx, EventKind::CredentialsSet, organization_id).await
+}
+
+/// An unchanged credential of an import must still belong to the organization the file names.
+async fn ensure_credential_owner(tx: &DatabaseTransaction, entry: &CredentialImport) -> Result<(), TenantError> {
+    let stored = credential::Entity::find_by_id(&entry.identity).one(tx).await?;
+    match stored {
+        Some(stored) if stored.organization_id == entry.organization_id => Ok(()),
+        _ => Err(TenantError::Conflict("changed while the import was prepared; run it again".into())),
+    }
+}
+
+/// Directory events name the organization in `vendor_tenant_id`; they concern no Acronis tenant.
+async fn record_directory_event(
+    tx: &DatabaseTransaction,
+    kind: EventKind,
+    organization_id: &str,
+) -> Result<(), TenantError> {
+    let row = tenant_event::ActiveModel {
+        kind: Set(kind.as_str().to_owned()),
+        vendor_tenant_id: Set(organization_id.to_owned()),
+        acronis_tenant_id: Set(None),
+        occurred_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    tenant_event::Entity::insert(row).exec_without_returning(tx).await?;
+    Ok(())
+}
+
+#[derive(FromQueryResult)]
+struct OrganizationId {
+    id: String,
+}
+
+/// Every customer organization under `partner_id`, at every depth (through nested partners too).
+pub(super) async fn customer_organizations_under(
+    tx: &DatabaseTransaction,
+    partner_id: &str,
+) -> Result<Vec<String>, TenantError> {
+    let backend = tx.get_database_backend();
+    let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
+    let sql = format!(
+        "WITH RECURSIVE subtree(id, kind) AS (
+             SELECT id, kind FROM organizations WHERE parent_id = {placeholder}
+             UNION ALL
+             SELECT o.id, o.kind FROM organizations o JOIN subtree s ON o.parent_id = s.id
+         )
+         SELECT id FROM subtree WHERE kind = 'customer'"
+    );
+    let statement = Statement::from_sql_and_values(backend, sql, [partner_id.into()]);
+    Ok(OrganizationId::find_by_statement(statement).all(tx).await?.into_iter().map(|row| row.id).collect())
+}

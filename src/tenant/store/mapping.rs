@@ -1,0 +1,186 @@
+//! Mapped partners (protocol §9.1–9.3): a vendor directory organization mapped one-to-one to an Acronis
+//! partner tenant. Both directions are unique indexes in `tenants`, so the one-to-one rule holds even when
+//! two replicas race; the checks here turn a would-be violation into a clear refusal first.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+};
+
+use super::directory::customer_organizations_under;
+use super::{TenantStore, event, record_event};
+use crate::db::entity::organization;
+use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
+use crate::db::entity::tenant_event;
+use crate::tenant::error::TenantError;
+use crate::tenant::model::{AcronisTenantId, EventKind};
+
+/// Customer ids per `IN (...)` list; well under SQLite's and PostgreSQL's bind-parameter limits.
+const ID_CHUNK: usize = 500;
+
+impl TenantStore {
+    /// The Acronis tenant an organization is mapped to, if it is.
+    pub async fn partner_mapping_of(&self, organization_id: &str) -> Result<Option<tenant::Model>, TenantError> {
+        Ok(tenant::Entity::find()
+            .filter(tenant::Column::VendorTenantId.eq(organization_id))
+            .filter(tenant::Column::Kind.eq(TenantKind::Partner))
+            .filter(tenant::Column::State.eq(EnablementState::Enabled))
+            .filter(tenant::Column::AcronisTenantId.is_not_null())
+            .one(self.connection())
+            .await?)
+    }
+
+    /// Maps `organization` to the Acronis partner tenant `acronis`. The same pair again is a no-op.
+    pub async fn map_partner(
+        &self,
+        organization: &organization::Model,
+        acronis: AcronisTenantId,
+        datacenter_url: Option<String>,
+    ) -> Result<(), TenantError> {
+        self.write(|tx| {
+            let (organization, datacenter_url) = (organization.clone(), datacenter_url.clone());
+            Box::pin(async move { map_partner_in(tx, &organization, acronis, datacenter_url).await })
+        })
+        .await
+    }
+
+    /// Removes the mapping of `acronis` (which must be `organization_id`'s) and every customer mapping under
+    /// the organization; returns how many customer mappings it removed. Not mapped: nothing to do.
+    pub async fn unmap_partner(&self, organization_id: &str, acronis: AcronisTenantId) -> Result<u64, TenantError> {
+        self.write(|tx| {
+            let organization_id = organization_id.to_owned();
+            Box::pin(async move { unmap_partner_in(tx, &organization_id, acronis).await })
+        })
+        .await
+    }
+}
+
+async fn map_partner_in(
+    tx: &DatabaseTransaction,
+    organization: &organization::Model,
+    acronis: AcronisTenantId,
+    datacenter_url: Option<String>,
+) -> Result<(), TenantError> {
+    let acronis_id = acronis.to_string();
+    let by_organization = tenant::Entity::find()
+        .filter(tenant::Column::VendorTenantId.eq(organization.id.as_str()))
+        .lock_exclusive()
+        .one(tx)
+        .await?;
+    let by_tenant = tenant::Entity::find()
+        .filter(tenant::Column::AcronisTenantId.eq(acronis_id.as_str()))
+        .lock_exclusive()
+        .one(tx)
+        .await?;
+
+    if let Some(existing) = &by_organization {
+        if existing.kind != TenantKind::Partner || existing.enablement_method != EnablementMethod::Mapped {
+            return Err(TenantError::PermissionDenied(
+                "This account is already used by another CyberApp enablement and cannot be mapped as a partner.".into(),
+            ));
+        }
+        match existing.acronis_tenant_id.as_deref() {
+            Some(mapped) if mapped == acronis_id => return Ok(()),
+            Some(_) => {
+                return Err(TenantError::PermissionDenied(
+                    "This account is already enabled for another Acronis tenant; disable the CyberApp there first."
+                        .into(),
+                ));
+            }
+            None => {}
+        }
+    }
+    if let Some(holder) = &by_tenant
+        && holder.vendor_tenant_id != organization.id
+    {
+        return Err(TenantError::PermissionDenied(
+            "This Acronis tenant is already enabled with another account of this service.".into(),
+        ));
+    }
+
+    let now = Utc::now();
+    let mapped = match by_organization {
+        Some(existing) => {
+            let mut update: tenant::ActiveModel = existing.into();
+            update.acronis_tenant_id = Set(Some(acronis_id));
+            update.state = Set(EnablementState::Enabled);
+            update.name = Set(Some(organization.name.clone()));
+            update.datacenter_url = Set(datacenter_url);
+            update.updated_at = Set(now);
+            update.update(tx).await?
+        }
+        None => {
+            tenant::ActiveModel {
+                vendor_tenant_id: Set(organization.id.clone()),
+                acronis_tenant_id: Set(Some(acronis_id)),
+                kind: Set(TenantKind::Partner),
+                enablement_method: Set(EnablementMethod::Mapped),
+                state: Set(EnablementState::Enabled),
+                partner_acronis_tenant_id: Set(None),
+                name: Set(Some(organization.name.clone())),
+                settings_json: Set(None),
+                datacenter_url: Set(datacenter_url),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(tx)
+            .await?
+        }
+    };
+    record_event(tx, EventKind::PartnerMapped, &mapped).await?;
+    Ok(())
+}
+
+async fn unmap_partner_in(
+    tx: &DatabaseTransaction,
+    organization_id: &str,
+    acronis: AcronisTenantId,
+) -> Result<u64, TenantError> {
+    let partner = tenant::Entity::find()
+        .filter(tenant::Column::AcronisTenantId.eq(acronis.to_string()))
+        .filter(tenant::Column::Kind.eq(TenantKind::Partner))
+        .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mapped))
+        .lock_exclusive()
+        .one(tx)
+        .await?;
+    let Some(partner) = partner else { return Ok(0) };
+    if partner.vendor_tenant_id != organization_id {
+        return Err(TenantError::PermissionDenied(
+            "These credentials belong to another account than the one this Acronis tenant is enabled with.".into(),
+        ));
+    }
+    let now = Utc::now();
+    record_event(tx, EventKind::PartnerUnmapped, &partner).await?;
+    let mut update: tenant::ActiveModel = partner.into();
+    update.acronis_tenant_id = Set(None);
+    update.state = Set(EnablementState::Disabled);
+    update.updated_at = Set(now);
+    update.update(tx).await?;
+
+    let customers = customer_organizations_under(tx, organization_id).await?;
+    let mut unmapped = 0;
+    for chunk in customers.chunks(ID_CHUNK) {
+        let mapped = tenant::Entity::find()
+            .filter(tenant::Column::VendorTenantId.is_in(chunk.iter().cloned()))
+            .filter(tenant::Column::Kind.eq(TenantKind::Customer))
+            .filter(tenant::Column::AcronisTenantId.is_not_null())
+            .all(tx)
+            .await?;
+        if mapped.is_empty() {
+            continue;
+        }
+        let events: Vec<tenant_event::ActiveModel> =
+            mapped.iter().map(|customer| event(EventKind::CustomerUnmapped, customer)).collect();
+        tenant_event::Entity::insert_many(events).exec_without_returning(tx).await?;
+        unmapped += tenant::Entity::update_many()
+            .col_expr(tenant::Column::AcronisTenantId, sea_orm::sea_query::Expr::value(Option::<String>::None))
+            .col_expr(tenant::Column::State, sea_orm::sea_query::Expr::value(EnablementState::Disabled))
+            .col_expr(tenant::Column::UpdatedAt, sea_orm::sea_query::Expr::value(now))
+            .filter(tenant::Column::Id.is_in(mapped.iter().map(|customer| customer.id)))
+            .exec(tx)
+            .await?
+            .rows_affected;
+    }
+    Ok(unmapped)
+}

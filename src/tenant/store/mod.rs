@@ -1,0 +1,102 @@
+//! `TenantStore`: every query and transaction on the tenant record. No tonic or HTTP types here.
+//!
+//! One file per concern: [`mirroring`] (mirrored partners), [`mapping`] (mapped partners), [`directory`]
+//! (vendor organizations and credentials). This file holds what they share: the write-transaction runner
+//! and the outbox.
+//!
+//! Each change runs in one write transaction that also writes its outbox events, so a change and its event
+//! commit together or not at all. On SQLite a write transaction starts with `BEGIN IMMEDIATE`: a deferred
+//! transaction that reads first and writes later fails at once with "database is locked" when another writer
+//! got in between, whereas an immediate one waits for the lock under the busy timeout.
+
+mod directory;
+mod mapping;
+mod mirroring;
+
+pub use directory::{CredentialImport, DirectoryImport, ImportSummary, OrganizationUpsert};
+pub use mirroring::MirroredPartnerEnablement;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+
+use super::error::TenantError;
+use super::model::EventKind;
+use crate::db::entity::tenant;
+use crate::db::entity::tenant_event;
+
+/// How often a write transaction is tried when it collides with a concurrent one.
+const WRITE_ATTEMPTS: usize = 3;
+
+#[derive(Debug, Clone)]
+pub struct TenantStore {
+    db: DatabaseConnection,
+}
+
+impl TenantStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Runs `work` in a write transaction, committing on `Ok`. A unique-key collision with a concurrent
+    /// writer is retried a bounded number of times before it is reported.
+    pub(super) async fn write<T, F>(&self, work: F) -> Result<T, TenantError>
+    where
+        F: for<'t> Fn(
+            &'t DatabaseTransaction,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Result<T, TenantError>> + Send + 't>>,
+    {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let mut attempt = 1;
+        loop {
+            let tx = self.db.begin_with_options(options).await?;
+            let outcome = match work(&tx).await {
+                Ok(value) => tx.commit().await.map(|()| value).map_err(TenantError::from),
+                // Dropping the transaction rolls it back.
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Err(TenantError::Internal(ref db_error) | TenantError::Unavailable(ref db_error))
+                    if is_collision(db_error) && attempt < WRITE_ATTEMPTS =>
+                {
+                    tracing::debug!(attempt, "write collided with a concurrent one; retrying");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// A unique-key race with a concurrent insert, or a PostgreSQL serialization failure or deadlock: the
+/// transaction lost a race and a retry will see the winner's result.
+fn is_collision(error: &DbErr) -> bool {
+    matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) || super::error::is_lost_race(error)
+}
+
+pub(super) fn event(kind: EventKind, tenant: &tenant::Model) -> tenant_event::ActiveModel {
+    tenant_event::ActiveModel {
+        kind: Set(kind.as_str().to_owned()),
+        vendor_tenant_id: Set(tenant.vendor_tenant_id.clone()),
+        acronis_tenant_id: Set(tenant.acronis_tenant_id.clone()),
+        occurred_at: Set(Utc::now()),
+        ..Default::default()
+    }
+}
+
+pub(super) async fn record_event(
+    tx: &DatabaseTransaction,
+    kind: EventKind,
+    tenant: &tenant::Model,
+) -> Result<(), DbErr> {
+    tenant_event::Entity::insert(event(kind, tenant)).exec_without_returning(tx).await.map(drop)
+}
