@@ -25,6 +25,9 @@ pub struct Envelope {
     pub context: Context,
     #[serde(default)]
     payload: Option<Value>,
+    /// Enablement 2.0 pagination (§10), a top-level sibling of `payload`.
+    #[serde(default)]
+    paging: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +73,11 @@ impl Envelope {
         T::deserialize(payload).map_err(|error| {
             GatewayError::BadRequest(format!("The payload of {callback} is invalid: {}.", without_position(&error)))
         })
+    }
+
+    /// The top-level `paging` object, when present.
+    pub fn paging(&self) -> Option<&Value> {
+        self.paging.as_ref()
     }
 
     /// `context.datacenter_url`, when given and not blank.

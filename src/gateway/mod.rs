@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod error;
 mod health;
 pub mod jwks;
+mod paging;
 
 use std::sync::Arc;
 

@@ -7,6 +7,7 @@
 pub mod credentials;
 pub mod error;
 pub mod model;
+pub mod paging;
 pub mod readiness;
 pub mod service;
 pub mod store;

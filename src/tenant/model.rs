@@ -61,6 +61,12 @@ pub enum EventKind {
     /// A directory organization was mapped to an Acronis partner tenant (mapped enablement).
     PartnerMapped,
     PartnerUnmapped,
+    /// A mirrored customer was created or re-enabled.
+    CustomerEnabled,
+    /// An enabled mirrored customer's name, settings or data center changed.
+    CustomerUpdated,
+    /// A directory customer organization was mapped to an Acronis customer tenant.
+    CustomerMapped,
     CustomerUnmapped,
     OrganizationUpserted,
     OrganizationDeleted,
@@ -76,6 +82,9 @@ impl EventKind {
             Self::CustomerDisabled => "customer.disabled",
             Self::PartnerMapped => "partner.mapped",
             Self::PartnerUnmapped => "partner.unmapped",
+            Self::CustomerEnabled => "customer.enabled",
+            Self::CustomerUpdated => "customer.updated",
+            Self::CustomerMapped => "customer.mapped",
             Self::CustomerUnmapped => "customer.unmapped",
             Self::OrganizationUpserted => "directory.organization_upserted",
             Self::OrganizationDeleted => "directory.organization_deleted",

@@ -12,7 +12,10 @@ use super::error::TenantError;
 use super::model::{
     AcronisTenantId, Settings, parse_datacenter_url, parse_identity, parse_name, parse_organization_id,
 };
-use super::store::{MirroredPartnerEnablement, OrganizationUpsert, TenantStore};
+use super::paging::{PageInfo, PageRequest};
+use super::store::{
+    CustomerMappingChange, MirroredCustomer, MirroredPartnerEnablement, OrganizationUpsert, TenantStore,
+};
 use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::{self, EnablementState as StoredState};
 use crate::pb;
@@ -70,6 +73,16 @@ fn organization_message(model: organization::Model) -> pb::Organization {
         OrganizationKind::Customer => pb::OrganizationKind::Customer,
     };
     pb::Organization { id: model.id, name: model.name, kind: kind.into(), parent_id: model.parent_id }
+}
+
+fn page_info_message(info: PageInfo) -> pb::PageInfo {
+    let kind = match info {
+        PageInfo::Offset { offset, limit, total_count } => {
+            pb::page_info::Kind::Offset(pb::OffsetPage { offset, limit, total_count })
+        }
+        PageInfo::Cursor { before, after } => pb::page_info::Kind::Cursor(pb::CursorPage { before, after }),
+    };
+    pb::PageInfo { kind: Some(kind) }
 }
 
 fn optional_datacenter_url(url: Option<String>) -> Result<Option<String>, TenantError> {
@@ -225,5 +238,103 @@ impl TenantService for TenantServiceImpl {
         self.store.set_credentials(&identity, &organization_id, &secret_hash).await?;
         self.credentials.forget(&identity);
         Ok(Response::new(pb::SetCredentialsResponse {}))
+    }
+
+    async fn list_customer_organizations(
+        &self,
+        request: Request<pb::ListCustomerOrganizationsRequest>,
+    ) -> Result<Response<pb::ListCustomerOrganizationsResponse>, Status> {
+        let request = request.into_inner();
+        let partner = AcronisTenantId::parse(&request.partner_acronis_tenant_id, "partner_acronis_tenant_id")?;
+        let page = request
+            .page
+            .map(|page| PageRequest::new(page.limit, page.offset, page.after.as_deref(), page.before.as_deref()))
+            .transpose()?;
+        let (customers, info) = self.store.customer_organizations(partner, page.as_ref()).await?;
+        Ok(Response::new(pb::ListCustomerOrganizationsResponse {
+            customers: customers
+                .into_iter()
+                .map(|customer| pb::CustomerOrganization {
+                    vendor_tenant_id: customer.id,
+                    name: customer.name,
+                    acronis_tenant_id: customer.acronis_tenant_id,
+                })
+                .collect(),
+            page: info.map(page_info_message),
+        }))
+    }
+
+    async fn write_customer_mappings(
+        &self,
+        request: Request<pb::WriteCustomerMappingsRequest>,
+    ) -> Result<Response<pb::WriteCustomerMappingsResponse>, Status> {
+        let request = request.into_inner();
+        let partner = AcronisTenantId::parse(&request.partner_acronis_tenant_id, "partner_acronis_tenant_id")?;
+        let changes = request
+            .changes
+            .iter()
+            .map(|change| {
+                Ok(CustomerMappingChange {
+                    vendor_tenant_id: parse_organization_id(&change.vendor_tenant_id, "vendor_tenant_id")?,
+                    acronis_tenant_id: change
+                        .acronis_tenant_id
+                        .as_deref()
+                        .map(|id| AcronisTenantId::parse(id, "acronis_tenant_id"))
+                        .transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>, TenantError>>()?;
+        let datacenter_url = optional_datacenter_url(request.datacenter_url)?;
+        self.store.write_customer_mappings(partner, &changes, datacenter_url).await?;
+        Ok(Response::new(pb::WriteCustomerMappingsResponse {}))
+    }
+
+    async fn get_mirrored_customers(
+        &self,
+        request: Request<pb::GetMirroredCustomersRequest>,
+    ) -> Result<Response<pb::GetMirroredCustomersResponse>, Status> {
+        let partner =
+            AcronisTenantId::parse(&request.get_ref().partner_acronis_tenant_id, "partner_acronis_tenant_id")?;
+        let customers = self.store.enabled_mirrored_customers(partner).await?;
+        Ok(Response::new(pb::GetMirroredCustomersResponse {
+            customers: customers
+                .into_iter()
+                .map(|customer| pb::MirroredCustomer {
+                    vendor_tenant_id: customer.vendor_tenant_id,
+                    acronis_tenant_id: customer.acronis_tenant_id.unwrap_or_default(),
+                    settings_json: customer.settings_json,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn set_mirrored_customers(
+        &self,
+        request: Request<pb::SetMirroredCustomersRequest>,
+    ) -> Result<Response<pb::SetMirroredCustomersResponse>, Status> {
+        let request = request.into_inner();
+        let partner = AcronisTenantId::parse(&request.partner_acronis_tenant_id, "partner_acronis_tenant_id")?;
+        let enabled = request
+            .enabled
+            .iter()
+            .map(|customer| {
+                Ok(MirroredCustomer {
+                    acronis_tenant_id: AcronisTenantId::parse(
+                        &customer.acronis_tenant_id,
+                        "enabled[].acronis_tenant_id",
+                    )?,
+                    name: parse_name(&customer.name, "enabled[].acronis_tenant_name")?,
+                    settings: customer.settings_json.as_deref().map(Settings::parse).transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>, TenantError>>()?;
+        let disabled = request
+            .disabled
+            .iter()
+            .map(|id| AcronisTenantId::parse(id, "disabled[].acronis_tenant_id"))
+            .collect::<Result<Vec<_>, TenantError>>()?;
+        let datacenter_url = optional_datacenter_url(request.datacenter_url)?;
+        self.store.set_mirrored_customers(partner, &enabled, &disabled, datacenter_url).await?;
+        Ok(Response::new(pb::SetMirroredCustomersResponse {}))
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::helpers::{PARTNER_TENANT, TestApp, TestResponse, enable_partner, envelope};
+use crate::helpers::{PARTNER_TENANT, TestApp, TestResponse, enable_partner};
 
 async fn send_raw(app: &TestApp, body: &[u8]) -> TestResponse {
     app.post_raw(body.to_vec(), Some(&format!("Bearer {}", app.token()))).await
@@ -96,14 +96,6 @@ async fn an_unknown_callback_id_is_refused_with_404() {
         assert_eq!(response.body["request_id"], request["request_id"]);
     }
     assert!(app.snapshot().await.is_empty());
-}
-
-#[tokio::test]
-async fn a_standard_callback_this_handler_does_not_implement_is_refused_with_404() {
-    let app = TestApp::spawn().await;
-    let response = app.callback(&envelope("topology.read", PARTNER_TENANT, Some(serde_json::json!({})))).await;
-    response.assert_error(404);
-    assert!(response.err_message().contains("topology.read"), "{}", response.err_message());
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! One module per family of standard callbacks. Each function takes the parsed envelope, calls the
 //! TenantService and returns the response `payload` (or `None` when the callback has none).
 
+mod customer_mapping;
+mod customer_mirroring;
 mod partner_mapping;
 mod partner_mirroring;
 
@@ -26,13 +28,10 @@ pub async fn dispatch(
         StandardCallback::PartnerMirroringGetState => partner_mirroring::get_state(envelope, tenants).await,
         StandardCallback::PartnerMirroringEnable => partner_mirroring::enable(envelope, tenants).await,
         StandardCallback::PartnerMirroringReset => partner_mirroring::reset(envelope, tenants).await,
-        StandardCallback::TopologyRead
-        | StandardCallback::TenantMappingRead
-        | StandardCallback::TenantMappingWrite
-        | StandardCallback::CustomerMirroringGetState
-        | StandardCallback::CustomerMirroringSetState => Err(GatewayError::UnsupportedCallback(format!(
-            "The callback {} is not supported by this handler.",
-            callback.name()
-        ))),
+        StandardCallback::TopologyRead => customer_mapping::topology_read(envelope, tenants).await,
+        StandardCallback::TenantMappingRead => customer_mapping::tenant_mapping_read(envelope, tenants).await,
+        StandardCallback::TenantMappingWrite => customer_mapping::tenant_mapping_write(envelope, tenants).await,
+        StandardCallback::CustomerMirroringGetState => customer_mirroring::get_state(envelope, tenants).await,
+        StandardCallback::CustomerMirroringSetState => customer_mirroring::set_state(envelope, tenants).await,
     }
 }

@@ -132,7 +132,7 @@ impl TenantStore {
 }
 
 /// Creates or updates one organization; returns it and whether anything changed.
-async fn upsert_organization_in(
+pub(super) async fn upsert_organization_in(
     tx: &DatabaseTransaction,
     upsert: &OrganizationUpsert,
 ) -> Result<(organization::Model, bool), TenantError> {
@@ -339,25 +339,41 @@ async fn record_directory_event(
 }
 
 #[derive(FromQueryResult)]
-struct OrganizationId {
+struct CustomerOrganizationRow {
     id: String,
+    name: String,
 }
 
-/// Every customer organization under `partner_id`, at every depth (through nested partners too).
-pub(super) async fn customer_organizations_under(
-    tx: &DatabaseTransaction,
+/// Every customer organization (id, name) under `partner_id`, at every depth (through nested partners too).
+pub(super) async fn customer_organizations_under<C: ConnectionTrait>(
+    db: &C,
     partner_id: &str,
-) -> Result<Vec<String>, TenantError> {
-    let backend = tx.get_database_backend();
-    let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
-    let sql = format!(
-        "WITH RECURSIVE subtree(id, kind) AS (
-             SELECT id, kind FROM organizations WHERE parent_id = {placeholder}
-             UNION ALL
-             SELECT o.id, o.kind FROM organizations o JOIN subtree s ON o.parent_id = s.id
-         )
-         SELECT id FROM subtree WHERE kind = 'customer'"
-    );
+) -> Result<Vec<(String, String)>, TenantError> {
+    let backend = db.get_database_backend();
+    let sql = format!("{} SELECT id, name FROM subtree WHERE kind = 'customer'", subtree_cte(backend));
     let statement = Statement::from_sql_and_values(backend, sql, [partner_id.into()]);
-    Ok(OrganizationId::find_by_statement(statement).all(tx).await?.into_iter().map(|row| row.id).collect())
+    Ok(CustomerOrganizationRow::find_by_statement(statement)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.id, row.name))
+        .collect())
+}
+
+/// `WITH RECURSIVE subtree(id, name, kind)`: every organization below the one bound as the first parameter.
+/// Each step is an index lookup on `organizations.parent_id`.
+pub(super) fn subtree_cte(backend: DbBackend) -> String {
+    format!(
+        "WITH RECURSIVE subtree(id, name, kind) AS (
+             SELECT id, name, kind FROM organizations WHERE parent_id = {}
+             UNION ALL
+             SELECT o.id, o.name, o.kind FROM organizations o JOIN subtree s ON o.parent_id = s.id
+         )",
+        placeholder(backend, 1)
+    )
+}
+
+/// The `n`-th bind parameter in the backend's syntax.
+pub(super) fn placeholder(backend: DbBackend, n: usize) -> String {
+    if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_owned() }
 }

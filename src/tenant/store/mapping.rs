@@ -7,16 +7,12 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
 };
 
-use super::directory::customer_organizations_under;
-use super::{TenantStore, event, record_event};
+use super::cascade::disable_customers_of;
+use super::{TenantStore, record_event};
 use crate::db::entity::organization;
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
-use crate::db::entity::tenant_event;
 use crate::tenant::error::TenantError;
 use crate::tenant::model::{AcronisTenantId, EventKind};
-
-/// Customer ids per `IN (...)` list; well under SQLite's and PostgreSQL's bind-parameter limits.
-const ID_CHUNK: usize = 500;
 
 impl TenantStore {
     /// The Acronis tenant an organization is mapped to, if it is.
@@ -158,29 +154,5 @@ async fn unmap_partner_in(
     update.updated_at = Set(now);
     update.update(tx).await?;
 
-    let customers = customer_organizations_under(tx, organization_id).await?;
-    let mut unmapped = 0;
-    for chunk in customers.chunks(ID_CHUNK) {
-        let mapped = tenant::Entity::find()
-            .filter(tenant::Column::VendorTenantId.is_in(chunk.iter().cloned()))
-            .filter(tenant::Column::Kind.eq(TenantKind::Customer))
-            .filter(tenant::Column::AcronisTenantId.is_not_null())
-            .all(tx)
-            .await?;
-        if mapped.is_empty() {
-            continue;
-        }
-        let events: Vec<tenant_event::ActiveModel> =
-            mapped.iter().map(|customer| event(EventKind::CustomerUnmapped, customer)).collect();
-        tenant_event::Entity::insert_many(events).exec_without_returning(tx).await?;
-        unmapped += tenant::Entity::update_many()
-            .col_expr(tenant::Column::AcronisTenantId, sea_orm::sea_query::Expr::value(Option::<String>::None))
-            .col_expr(tenant::Column::State, sea_orm::sea_query::Expr::value(EnablementState::Disabled))
-            .col_expr(tenant::Column::UpdatedAt, sea_orm::sea_query::Expr::value(now))
-            .filter(tenant::Column::Id.is_in(mapped.iter().map(|customer| customer.id)))
-            .exec(tx)
-            .await?
-            .rows_affected;
-    }
-    Ok(unmapped)
+    disable_customers_of(tx, &acronis.to_string(), organization_id).await
 }

@@ -2,15 +2,16 @@
 //! by its Acronis tenant id, which keeps its vendor tenant id across disable and re-enable.
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
-use super::{TenantStore, event, record_event};
+use super::cascade::disable_customers_of;
+use super::directory::{OrganizationUpsert, upsert_organization_in};
+use super::{TenantStore, record_event};
+use crate::db::entity::organization::OrganizationKind;
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
-use crate::db::entity::tenant_event;
 use crate::tenant::error::TenantError;
 use crate::tenant::model::{AcronisTenantId, EventKind, Settings};
 
@@ -88,6 +89,7 @@ async fn enable_mirrored_partner_in(
         .insert(tx)
         .await?;
         record_event(tx, EventKind::PartnerEnabled, &created).await?;
+        upsert_partner_organization(tx, &created).await?;
         return Ok(created);
     };
 
@@ -114,7 +116,20 @@ async fn enable_mirrored_partner_in(
     let updated = update.update(tx).await?;
     let kind = if was_enabled { EventKind::PartnerUpdated } else { EventKind::PartnerEnabled };
     record_event(tx, kind, &updated).await?;
+    upsert_partner_organization(tx, &updated).await?;
     Ok(updated)
+}
+
+/// A mirrored partner is also a directory organization (its id is the vendor tenant id), so that vendor
+/// services can create its customers under it for mapped customer enablement (method 4).
+async fn upsert_partner_organization(tx: &DatabaseTransaction, partner: &tenant::Model) -> Result<(), TenantError> {
+    let upsert = OrganizationUpsert {
+        id: partner.vendor_tenant_id.clone(),
+        name: partner.name.clone().unwrap_or_else(|| partner.vendor_tenant_id.clone()),
+        kind: OrganizationKind::Partner,
+        parent_id: None,
+    };
+    upsert_organization_in(tx, &upsert).await.map(drop)
 }
 
 async fn reset_mirrored_partner_in(tx: &DatabaseTransaction, id: AcronisTenantId) -> Result<u64, TenantError> {
@@ -128,6 +143,7 @@ async fn reset_mirrored_partner_in(tx: &DatabaseTransaction, id: AcronisTenantId
         .await?;
     let Some(partner) = partner else { return Ok(0) };
     let now = Utc::now();
+    let partner_organization = partner.vendor_tenant_id.clone();
 
     if partner.state == EnablementState::Enabled {
         let mut update: tenant::ActiveModel = partner.into();
@@ -137,23 +153,6 @@ async fn reset_mirrored_partner_in(tx: &DatabaseTransaction, id: AcronisTenantId
         record_event(tx, EventKind::PartnerDisabled, &disabled).await?;
     }
 
-    let enabled_customers = tenant::Entity::find()
-        .filter(tenant::Column::PartnerAcronisTenantId.eq(acronis_id.as_str()))
-        .filter(tenant::Column::Kind.eq(TenantKind::Customer))
-        .filter(tenant::Column::State.eq(EnablementState::Enabled))
-        .all(tx)
-        .await?;
-    if enabled_customers.is_empty() {
-        return Ok(0);
-    }
-    let disabled = tenant::Entity::update_many()
-        .col_expr(tenant::Column::State, Expr::value(EnablementState::Disabled))
-        .col_expr(tenant::Column::UpdatedAt, Expr::value(now))
-        .filter(tenant::Column::Id.is_in(enabled_customers.iter().map(|c| c.id)))
-        .exec(tx)
-        .await?
-        .rows_affected;
-    let events = enabled_customers.iter().map(|customer| event(EventKind::CustomerDisabled, customer));
-    tenant_event::Entity::insert_many(events).exec_without_returning(tx).await?;
-    Ok(disabled)
+    let organization = partner_organization.clone();
+    disable_customers_of(tx, &acronis_id, &organization).await
 }

@@ -9,10 +9,15 @@
 //! transaction that reads first and writes later fails at once with "database is locked" when another writer
 //! got in between, whereas an immediate one waits for the lock under the busy timeout.
 
+mod cascade;
+mod customer_mapping;
+mod customer_mirroring;
 mod directory;
 mod mapping;
 mod mirroring;
 
+pub use customer_mapping::{CustomerMappingChange, CustomerOrganization};
+pub use customer_mirroring::MirroredCustomer;
 pub use directory::{CredentialImport, DirectoryImport, ImportSummary, OrganizationUpsert};
 pub use mirroring::MirroredPartnerEnablement;
 

@@ -1,0 +1,298 @@
+//! Mapped customers (protocol §9.4–9.6): the customer organizations under a partner's vendor organization
+//! (at every depth) and their one-to-one mappings to Acronis customer tenants.
+//!
+//! A partner is found by its Acronis tenant (`context.tenant_id`) and must be enabled, by mapping or by
+//! mirroring: a mirrored partner's vendor tenant id is also a directory organization, under which vendor
+//! services create its customers.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    FromQueryResult, QueryFilter, QuerySelect, Statement, Value,
+};
+
+use super::directory::{customer_organizations_under, placeholder, subtree_cte};
+use super::{TenantStore, record_event};
+use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
+use crate::tenant::error::TenantError;
+use crate::tenant::model::{AcronisTenantId, EventKind};
+use crate::tenant::paging::{PageInfo, PageRequest, Position, encode_cursor};
+
+/// A customer organization as the mapping callbacks list it.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct CustomerOrganization {
+    pub id: String,
+    pub name: String,
+    pub acronis_tenant_id: Option<String>,
+}
+
+/// One entry of `tenant_mapping.write`: map to `acronis_tenant_id`, or unmap when it is `None`.
+#[derive(Debug, Clone)]
+pub struct CustomerMappingChange {
+    pub vendor_tenant_id: String,
+    pub acronis_tenant_id: Option<AcronisTenantId>,
+}
+
+#[derive(FromQueryResult)]
+struct Count {
+    total: i64,
+}
+
+impl TenantStore {
+    /// The customers under the enabled partner `partner`, ordered by id; all of them, or one page.
+    pub async fn customer_organizations(
+        &self,
+        partner: AcronisTenantId,
+        page: Option<&PageRequest>,
+    ) -> Result<(Vec<CustomerOrganization>, Option<PageInfo>), TenantError> {
+        let db = self.connection();
+        let organization = enabled_partner(db, partner).await?.vendor_tenant_id;
+        let backend = db.get_database_backend();
+        // One statement: the subtree walk, the customers in it, and their mapping (unique index on
+        // tenants.vendor_tenant_id), whatever the number of customers.
+        let select = format!(
+            "{} SELECT s.id AS id, s.name AS name, t.acronis_tenant_id AS acronis_tenant_id
+               FROM subtree s
+               LEFT JOIN tenants t ON t.vendor_tenant_id = s.id AND t.kind = 'customer'
+                                  AND t.acronis_tenant_id IS NOT NULL
+              WHERE s.kind = 'customer'",
+            subtree_cte(backend)
+        );
+        let query = |suffix: String, values: Vec<Value>| {
+            let mut all = vec![Value::from(organization.clone())];
+            all.extend(values);
+            Statement::from_sql_and_values(backend, format!("{select} {suffix}"), all)
+        };
+        let Some(page) = page else {
+            let all = CustomerOrganization::find_by_statement(query("ORDER BY s.id".into(), vec![])).all(db).await?;
+            return Ok((all, None));
+        };
+        let limit = i64::from(page.limit);
+        match &page.position {
+            Position::Offset(offset) => {
+                let offset = i64::try_from(*offset).unwrap_or(i64::MAX);
+                let rows = CustomerOrganization::find_by_statement(query(
+                    format!("ORDER BY s.id LIMIT {} OFFSET {}", placeholder(backend, 2), placeholder(backend, 3)),
+                    vec![limit.into(), offset.into()],
+                ))
+                .all(db)
+                .await?;
+                let count_sql =
+                    format!("{} SELECT COUNT(*) AS total FROM subtree WHERE kind = 'customer'", subtree_cte(backend));
+                let total = Count::find_by_statement(Statement::from_sql_and_values(
+                    backend,
+                    count_sql,
+                    [organization.clone().into()],
+                ))
+                .one(db)
+                .await?
+                .map_or(0, |count| count.total);
+                let info = PageInfo::Offset {
+                    offset: u64::try_from(offset).unwrap_or(0),
+                    limit: page.limit,
+                    total_count: u64::try_from(total).unwrap_or(0),
+                };
+                Ok((rows, Some(info)))
+            }
+            Position::After(after) => {
+                // One row more than asked tells whether a next page exists.
+                let (filter, values) = match after {
+                    Some(id) => (format!("AND s.id > {}", placeholder(backend, 2)), vec![Value::from(id.clone())]),
+                    None => (String::new(), vec![]),
+                };
+                let limit_at = placeholder(backend, values.len() + 2);
+                let mut rows = CustomerOrganization::find_by_statement(query(
+                    format!("{filter} ORDER BY s.id LIMIT {limit_at}"),
+                    [values, vec![(limit + 1).into()]].concat(),
+                ))
+                .all(db)
+                .await?;
+                let more = rows.len() > page.limit as usize;
+                rows.truncate(page.limit as usize);
+                let info = PageInfo::Cursor {
+                    before: after.as_ref().and(rows.first()).map(|row| encode_cursor(&row.id)),
+                    after: more.then(|| rows.last().map(|row| encode_cursor(&row.id))).flatten(),
+                };
+                Ok((rows, Some(info)))
+            }
+            Position::Before(before) => {
+                let mut rows = CustomerOrganization::find_by_statement(query(
+                    format!(
+                        "AND s.id < {} ORDER BY s.id DESC LIMIT {}",
+                        placeholder(backend, 2),
+                        placeholder(backend, 3)
+                    ),
+                    vec![before.clone().into(), (limit + 1).into()],
+                ))
+                .all(db)
+                .await?;
+                let more = rows.len() > page.limit as usize;
+                rows.truncate(page.limit as usize);
+                rows.reverse();
+                let info = PageInfo::Cursor {
+                    before: more.then(|| rows.first().map(|row| encode_cursor(&row.id))).flatten(),
+                    after: rows.last().map(|row| encode_cursor(&row.id)),
+                };
+                Ok((rows, Some(info)))
+            }
+        }
+    }
+
+    /// Applies `tenant_mapping.write` for partner `partner`: every change or none.
+    pub async fn write_customer_mappings(
+        &self,
+        partner: AcronisTenantId,
+        changes: &[CustomerMappingChange],
+        datacenter_url: Option<String>,
+    ) -> Result<(), TenantError> {
+        self.write(|tx| {
+            let (changes, datacenter_url) = (changes.to_vec(), datacenter_url.clone());
+            Box::pin(async move { write_customer_mappings_in(tx, partner, &changes, datacenter_url).await })
+        })
+        .await
+    }
+}
+
+/// The partner record of `partner`, which must be enabled (by mapping or by mirroring).
+pub(super) async fn enabled_partner<C: ConnectionTrait>(
+    db: &C,
+    partner: AcronisTenantId,
+) -> Result<tenant::Model, TenantError> {
+    tenant::Entity::find()
+        .filter(tenant::Column::AcronisTenantId.eq(partner.to_string()))
+        .filter(tenant::Column::Kind.eq(TenantKind::Partner))
+        .filter(tenant::Column::State.eq(EnablementState::Enabled))
+        .one(db)
+        .await?
+        .ok_or_else(|| TenantError::PermissionDenied("The CyberApp is not enabled for this partner.".into()))
+}
+
+async fn write_customer_mappings_in(
+    tx: &DatabaseTransaction,
+    partner: AcronisTenantId,
+    changes: &[CustomerMappingChange],
+    datacenter_url: Option<String>,
+) -> Result<(), TenantError> {
+    let partner_record = enabled_partner(tx, partner).await?;
+    let partner_id = partner.to_string();
+    let customers: HashMap<String, String> =
+        customer_organizations_under(tx, &partner_record.vendor_tenant_id).await?.into_iter().collect();
+    for change in changes {
+        let Some(name) = customers.get(&change.vendor_tenant_id) else {
+            return Err(TenantError::PermissionDenied(format!(
+                "\"{}\" is not a customer of this partner's account; nothing was mapped.",
+                change.vendor_tenant_id
+            )));
+        };
+        let current = tenant::Entity::find()
+            .filter(tenant::Column::VendorTenantId.eq(change.vendor_tenant_id.as_str()))
+            .lock_exclusive()
+            .one(tx)
+            .await?;
+        if let Some(current) = &current
+            && (current.kind != TenantKind::Customer || current.enablement_method != EnablementMethod::Mapped)
+        {
+            return Err(TenantError::PermissionDenied(format!(
+                "\"{}\" is used by another enablement and cannot be mapped; nothing was mapped.",
+                change.vendor_tenant_id
+            )));
+        }
+        match change.acronis_tenant_id {
+            None => {
+                if let Some(current) = current.filter(|c| c.acronis_tenant_id.is_some()) {
+                    unmap_customer(tx, current).await?;
+                }
+            }
+            Some(acronis) => {
+                let acronis = acronis.to_string();
+                if current.as_ref().is_some_and(|c| c.acronis_tenant_id.as_deref() == Some(acronis.as_str())) {
+                    continue;
+                }
+                release_for_remap(tx, &acronis, &customers).await?;
+                map_customer(tx, current, change, name, &acronis, &partner_id, datacenter_url.clone()).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Frees `acronis` when another customer *of the same partner* holds it (a remap replaces the old pair);
+/// refuses when anyone else holds it.
+async fn release_for_remap(
+    tx: &DatabaseTransaction,
+    acronis: &str,
+    customers: &HashMap<String, String>,
+) -> Result<(), TenantError> {
+    let holder =
+        tenant::Entity::find().filter(tenant::Column::AcronisTenantId.eq(acronis)).lock_exclusive().one(tx).await?;
+    match holder {
+        None => Ok(()),
+        Some(holder)
+            if holder.kind == TenantKind::Customer
+                && holder.enablement_method == EnablementMethod::Mapped
+                && customers.contains_key(&holder.vendor_tenant_id) =>
+        {
+            unmap_customer(tx, holder).await
+        }
+        Some(_) => Err(TenantError::PermissionDenied(format!(
+            "Acronis tenant {acronis} is already mapped to an account outside this partner; nothing was mapped."
+        ))),
+    }
+}
+
+async fn map_customer(
+    tx: &DatabaseTransaction,
+    current: Option<tenant::Model>,
+    change: &CustomerMappingChange,
+    name: &str,
+    acronis: &str,
+    partner_id: &str,
+    datacenter_url: Option<String>,
+) -> Result<(), TenantError> {
+    let now = Utc::now();
+    let mapped = match current {
+        Some(current) => {
+            let mut update: tenant::ActiveModel = current.into();
+            update.acronis_tenant_id = Set(Some(acronis.to_owned()));
+            update.state = Set(EnablementState::Enabled);
+            update.partner_acronis_tenant_id = Set(Some(partner_id.to_owned()));
+            update.name = Set(Some(name.to_owned()));
+            update.datacenter_url = Set(datacenter_url);
+            update.updated_at = Set(now);
+            update.update(tx).await?
+        }
+        None => {
+            tenant::ActiveModel {
+                vendor_tenant_id: Set(change.vendor_tenant_id.clone()),
+                acronis_tenant_id: Set(Some(acronis.to_owned())),
+                kind: Set(TenantKind::Customer),
+                enablement_method: Set(EnablementMethod::Mapped),
+                state: Set(EnablementState::Enabled),
+                partner_acronis_tenant_id: Set(Some(partner_id.to_owned())),
+                name: Set(Some(name.to_owned())),
+                settings_json: Set(None),
+                datacenter_url: Set(datacenter_url),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(tx)
+            .await?
+        }
+    };
+    record_event(tx, EventKind::CustomerMapped, &mapped).await?;
+    Ok(())
+}
+
+/// Removes a customer's mapping; the record stays (disabled, without an Acronis tenant).
+pub(super) async fn unmap_customer(tx: &DatabaseTransaction, customer: tenant::Model) -> Result<(), TenantError> {
+    record_event(tx, EventKind::CustomerUnmapped, &customer).await?;
+    let mut update: tenant::ActiveModel = customer.into();
+    update.acronis_tenant_id = Set(None);
+    update.state = Set(EnablementState::Disabled);
+    update.updated_at = Set(Utc::now());
+    update.update(tx).await?;
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! Mirrored customers (protocol §9.10–9.11): customer records created by `customer.mirroring.set_state` under
+//! the partner whose Acronis tenant sent it. Keyed by the partner's Acronis tenant rather than a partner
+//! record, so they also work under an explicit partner, for whom no record exists (method 7).
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use uuid::Uuid;
+
+use super::{TenantStore, record_event};
+use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
+use crate::tenant::error::TenantError;
+use crate::tenant::model::{AcronisTenantId, EventKind, Settings};
+
+/// One `enabled[]` entry of `set_state`.
+#[derive(Debug, Clone)]
+pub struct MirroredCustomer {
+    pub acronis_tenant_id: AcronisTenantId,
+    pub name: String,
+    pub settings: Option<Settings>,
+}
+
+impl TenantStore {
+    /// The enabled mirrored customers of `partner`, oldest first.
+    pub async fn enabled_mirrored_customers(
+        &self,
+        partner: AcronisTenantId,
+    ) -> Result<Vec<tenant::Model>, TenantError> {
+        Ok(tenant::Entity::find()
+            .filter(tenant::Column::PartnerAcronisTenantId.eq(partner.to_string()))
+            .filter(tenant::Column::Kind.eq(TenantKind::Customer))
+            .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mirrored))
+            .filter(tenant::Column::State.eq(EnablementState::Enabled))
+            .order_by_asc(tenant::Column::Id)
+            .all(self.connection())
+            .await?)
+    }
+
+    /// Applies `set_state`: creates or re-enables `enabled`, then disables `disabled`; all or nothing.
+    pub async fn set_mirrored_customers(
+        &self,
+        partner: AcronisTenantId,
+        enabled: &[MirroredCustomer],
+        disabled: &[AcronisTenantId],
+        datacenter_url: Option<String>,
+    ) -> Result<(), TenantError> {
+        self.write(|tx| {
+            let (enabled, disabled, datacenter_url) = (enabled.to_vec(), disabled.to_vec(), datacenter_url.clone());
+            Box::pin(async move {
+                ensure_partner_not_disabled(tx, partner).await?;
+                for customer in &enabled {
+                    enable_customer(tx, partner, customer, datacenter_url.clone()).await?;
+                }
+                for customer in &disabled {
+                    disable_customer(tx, partner, *customer).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
+/// Customers cannot be enabled under a partner that disabled the CyberApp. A partner without any record is
+/// an explicit partner, which is fine.
+async fn ensure_partner_not_disabled(tx: &DatabaseTransaction, partner: AcronisTenantId) -> Result<(), TenantError> {
+    let record = tenant::Entity::find()
+        .filter(tenant::Column::AcronisTenantId.eq(partner.to_string()))
+        .lock_shared()
+        .one(tx)
+        .await?;
+    match record {
+        Some(record) if record.kind == TenantKind::Customer => Err(TenantError::PermissionDenied(
+            "This Acronis tenant is a customer and cannot enable customers of its own.".into(),
+        )),
+        Some(record) if record.state == EnablementState::Disabled => {
+            Err(TenantError::PermissionDenied("The CyberApp is not enabled for this partner.".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The customer record of `acronis` when it belongs to `partner`'s mirrored customers; a refusal when the
+/// tenant is taken by anyone else.
+async fn own_customer(
+    tx: &DatabaseTransaction,
+    partner: AcronisTenantId,
+    acronis: AcronisTenantId,
+) -> Result<Option<tenant::Model>, TenantError> {
+    let record = tenant::Entity::find()
+        .filter(tenant::Column::AcronisTenantId.eq(acronis.to_string()))
+        .lock_exclusive()
+        .one(tx)
+        .await?;
+    match record {
+        None => Ok(None),
+        Some(record)
+            if record.kind == TenantKind::Customer
+                && record.enablement_method == EnablementMethod::Mirrored
+                && record.partner_acronis_tenant_id.as_deref() == Some(partner.to_string().as_str()) =>
+        {
+            Ok(Some(record))
+        }
+        Some(_) => Err(TenantError::PermissionDenied(format!(
+            "Acronis tenant {acronis} belongs to another partner or enablement; nothing was changed."
+        ))),
+    }
+}
+
+async fn enable_customer(
+    tx: &DatabaseTransaction,
+    partner: AcronisTenantId,
+    customer: &MirroredCustomer,
+    datacenter_url: Option<String>,
+) -> Result<(), TenantError> {
+    let now = Utc::now();
+    let settings = customer.settings.as_ref().map(|s| s.as_json().to_owned());
+    let Some(existing) = own_customer(tx, partner, customer.acronis_tenant_id).await? else {
+        let created = tenant::ActiveModel {
+            vendor_tenant_id: Set(Uuid::new_v4().to_string()),
+            acronis_tenant_id: Set(Some(customer.acronis_tenant_id.to_string())),
+            kind: Set(TenantKind::Customer),
+            enablement_method: Set(EnablementMethod::Mirrored),
+            state: Set(EnablementState::Enabled),
+            partner_acronis_tenant_id: Set(Some(partner.to_string())),
+            name: Set(Some(customer.name.clone())),
+            settings_json: Set(settings),
+            datacenter_url: Set(datacenter_url),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(tx)
+        .await?;
+        return record_event(tx, EventKind::CustomerEnabled, &created).await.map_err(Into::into);
+    };
+    let was_enabled = existing.state == EnablementState::Enabled;
+    let datacenter_url = datacenter_url.or_else(|| existing.datacenter_url.clone());
+    if was_enabled
+        && existing.name.as_deref() == Some(customer.name.as_str())
+        && existing.settings_json == settings
+        && existing.datacenter_url == datacenter_url
+    {
+        return Ok(());
+    }
+    let mut update: tenant::ActiveModel = existing.into();
+    update.state = Set(EnablementState::Enabled);
+    update.name = Set(Some(customer.name.clone()));
+    update.settings_json = Set(settings);
+    update.datacenter_url = Set(datacenter_url);
+    update.updated_at = Set(now);
+    let updated = update.update(tx).await?;
+    let kind = if was_enabled { EventKind::CustomerUpdated } else { EventKind::CustomerEnabled };
+    Ok(record_event(tx, kind, &updated).await?)
+}
+
+async fn disable_customer(
+    tx: &DatabaseTransaction,
+    partner: AcronisTenantId,
+    acronis: AcronisTenantId,
+) -> Result<(), TenantError> {
+    let Some(existing) = own_customer(tx, partner, acronis).await? else { return Ok(()) };
+    if existing.state == EnablementState::Disabled {
+        return Ok(());
+    }
+    let mut update: tenant::ActiveModel = existing.into();
+    update.state = Set(EnablementState::Disabled);
+    update.updated_at = Set(Utc::now());
+    let disabled = update.update(tx).await?;
+    Ok(record_event(tx, EventKind::CustomerDisabled, &disabled).await?)
+}
