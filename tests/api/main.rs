@@ -4,10 +4,13 @@
 // Helpers outside #[test] functions state their expectations by panicking too.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, reason = "test harness")]
 
+mod customers;
 mod directory;
+mod enablement_methods;
 mod envelope;
 mod fake_idp;
 mod helpers;
+mod large_partner;
 mod mirrored_partner;
 mod partner_mapping;
 mod service;

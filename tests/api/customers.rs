@@ -1,0 +1,490 @@
+//! Customer enablement: mapped customers (`topology.read`, `tenant_mapping.read`, `tenant_mapping.write`)
+//! and mirrored customers (`customer.mirroring.get_state`, `.set_state`), with paging.
+
+use cyberapp_tenants::db::entity::tenant::{EnablementMethod, EnablementState, TenantKind};
+use cyberapp_tenants::pb::{OrganizationKind, UpsertOrganizationRequest};
+use serde_json::{Value, json};
+
+use crate::helpers::{OTHER_TENANT, PARTNER_TENANT, TestApp, assert_success, envelope, password_auth};
+
+pub const TOPOLOGY_OK: &str = "cti.a.p.acgw.response.v1.0~a.p.topology.read.ok.v1.0";
+pub const MAPPING_READ_OK: &str = "cti.a.p.acgw.response.v1.0~a.p.tenant_mapping.read.ok.v1.0";
+pub const NO_CONTENT: &str = "cti.a.p.acgw.response.v1.0~a.p.success_no_content.v1.0";
+pub const CUSTOMER_STATE_OK: &str = "cti.a.p.acgw.response.v1.1~a.p.customer.mirroring.get_state.ok.v1.0";
+pub const CUSTOMER_SET_OK: &str = "cti.a.p.acgw.response.v1.1~a.p.customer.mirroring.set_state.ok.v1.0";
+
+pub const C1: &str = "18a55fe8-7275-478c-a54e-af2ed53b6a20";
+pub const C2: &str = "5a19bda3-c964-4e92-87ad-55c21df1285c";
+pub const C3: &str = "0b0e6f5e-60a8-4a4b-9c3c-2a1f5b7f6d11";
+
+/// Creates organizations over gRPC: `(id, kind, parent)`.
+pub async fn organizations(app: &TestApp, entries: &[(&str, OrganizationKind, Option<&str>)]) {
+    let mut grpc = app.grpc().await;
+    for (id, kind, parent) in entries {
+        grpc.upsert_organization(UpsertOrganizationRequest {
+            id: (*id).into(),
+            name: format!("{id} name"),
+            kind: (*kind).into(),
+            parent_id: parent.map(Into::into),
+        })
+        .await
+        .expect("organization");
+    }
+}
+
+/// A mapped partner `acme` (enabled for PARTNER_TENANT) with customers c-a (direct), c-b (under a nested
+/// partner) and c-c; and `other` (enabled for OTHER_TENANT) with customer o-a.
+async fn mapped_partners() -> TestApp {
+    let app = TestApp::spawn().await;
+    organizations(
+        &app,
+        &[
+            ("acme", OrganizationKind::Partner, None),
+            ("acme-sub", OrganizationKind::Partner, Some("acme")),
+            ("c-a", OrganizationKind::Customer, Some("acme")),
+            ("c-b", OrganizationKind::Customer, Some("acme-sub")),
+            ("c-c", OrganizationKind::Customer, Some("acme")),
+            ("other", OrganizationKind::Partner, None),
+            ("o-a", OrganizationKind::Customer, Some("other")),
+        ],
+    )
+    .await;
+    let mut grpc = app.grpc().await;
+    for (identity, organization, tenant) in
+        [("admin@acme", "acme", PARTNER_TENANT), ("admin@other", "other", OTHER_TENANT)]
+    {
+        grpc.set_credentials(cyberapp_tenants::pb::SetCredentialsRequest {
+            identity: identity.into(),
+            organization_id: organization.into(),
+            secrets_json: json!({ "password": "pw" }).to_string(),
+        })
+        .await
+        .expect("credentials");
+        let write = envelope(
+            "enablement.write",
+            tenant,
+            Some(json!({ "vendor_tenant_id": organization, "acronis_tenant_id": tenant })),
+        );
+        let response = app.callback_with_headers(&write, &[password_auth(identity, "pw")]).await;
+        assert_eq!(response.status, 200, "{}", response.body);
+    }
+    app
+}
+
+pub fn mapping_write(partner: &str, modified: Value) -> Value {
+    let mut request = envelope("tenant_mapping.write", partner, Some(json!({})));
+    request["payload"]["modified"] = modified;
+    request
+}
+
+pub fn set_state(partner: &str, enabled: Value, disabled: Value) -> Value {
+    let payload = json!({ "partner_tenant_id": partner, "partner_tenant_name": "Partner" });
+    let mut request = envelope("customer.mirroring.set_state", partner, Some(payload));
+    request["payload"]["enabled"] = enabled;
+    request["payload"]["disabled"] = disabled;
+    request
+}
+
+#[tokio::test]
+async fn topology_read_lists_every_customer_under_the_partner_at_every_depth_and_no_partner() {
+    let app = mapped_partners().await;
+    let request = envelope("topology.read", PARTNER_TENANT, Some(json!({})));
+
+    let response = app.callback(&request).await;
+
+    let payload = assert_success(&response, &request, TOPOLOGY_OK);
+    assert_eq!(
+        payload,
+        Some(json!({ "items": [
+            { "id": "c-a", "name": "c-a name" },
+            { "id": "c-b", "name": "c-b name" },
+            { "id": "c-c", "name": "c-c name" },
+        ] }))
+    );
+}
+
+#[tokio::test]
+async fn tenant_mapping_read_lists_the_same_customers_with_their_acronis_tenant_when_mapped() {
+    let app = mapped_partners().await;
+    app.callback(&mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": "c-b", "acronis_tenant_id": C1 }]))).await;
+    let request = envelope("tenant_mapping.read", PARTNER_TENANT, None);
+
+    let response = app.callback(&request).await;
+
+    assert_eq!(
+        assert_success(&response, &request, MAPPING_READ_OK),
+        Some(json!({ "items": [
+            { "vendor_tenant_id": "c-a" },
+            { "vendor_tenant_id": "c-b", "acronis_tenant_id": C1 },
+            { "vendor_tenant_id": "c-c" },
+        ] }))
+    );
+}
+
+#[tokio::test]
+async fn customer_lists_of_a_partner_that_is_not_enabled_are_refused_with_403() {
+    let app = mapped_partners().await;
+    for callback in ["topology.read", "tenant_mapping.read"] {
+        let response = app.callback(&envelope(callback, "7d2a4f0e-0000-4000-8000-000000000001", Some(json!({})))).await;
+        response.assert_error(403);
+    }
+}
+
+#[tokio::test]
+async fn tenant_mapping_write_maps_pairs_and_unmaps_lone_vendor_ids() {
+    let app = mapped_partners().await;
+    let request = mapping_write(
+        PARTNER_TENANT,
+        json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }, { "vendor_tenant_id": "c-b", "acronis_tenant_id": C2 }]),
+    );
+
+    let response = app.callback(&request).await;
+
+    assert_eq!(assert_success(&response, &request, NO_CONTENT), None);
+    let record = app.tenant_by_acronis_id(C1).await.expect("mapped");
+    assert_eq!(record.vendor_tenant_id, "c-a");
+    assert_eq!(record.kind, TenantKind::Customer);
+    assert_eq!(record.enablement_method, EnablementMethod::Mapped);
+    assert_eq!(record.partner_acronis_tenant_id.as_deref(), Some(PARTNER_TENANT));
+    assert_eq!(record.datacenter_url.as_deref(), Some("https://eu8.acronis.cloud"));
+
+    let unmap = mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": "c-a" }]));
+    assert_eq!(assert_success(&app.callback(&unmap).await, &unmap, NO_CONTENT), None);
+    assert!(app.tenant_by_acronis_id(C1).await.is_none());
+    assert!(app.tenant_by_acronis_id(C2).await.is_some(), "the other mapping stays");
+    let events = app.event_kinds().await;
+    assert_eq!(events.iter().filter(|k| *k == "customer.mapped").count(), 2);
+    assert_eq!(events.last().map(String::as_str), Some("customer.unmapped"));
+}
+
+#[tokio::test]
+async fn the_same_pair_again_succeeds_and_changes_nothing() {
+    let app = mapped_partners().await;
+    let pair = json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }]);
+    app.callback(&mapping_write(PARTNER_TENANT, pair.clone())).await;
+    let before = app.snapshot().await;
+    let again = app.callback(&mapping_write(PARTNER_TENANT, pair)).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(app.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn remapping_within_the_partner_replaces_the_old_pair_on_both_sides() {
+    let app = mapped_partners().await;
+    app.callback(&mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }]))).await;
+
+    // The Acronis tenant moves to another customer of the same partner, and c-a gets a new tenant.
+    let response = app
+        .callback(&mapping_write(
+            PARTNER_TENANT,
+            json!([{ "vendor_tenant_id": "c-b", "acronis_tenant_id": C1 }, { "vendor_tenant_id": "c-a", "acronis_tenant_id": C2 }]),
+        ))
+        .await;
+
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(app.tenant_by_acronis_id(C1).await.expect("C1").vendor_tenant_id, "c-b");
+    assert_eq!(app.tenant_by_acronis_id(C2).await.expect("C2").vendor_tenant_id, "c-a");
+}
+
+#[tokio::test]
+async fn a_customer_outside_the_partner_refuses_the_whole_request_with_403() {
+    let app = mapped_partners().await;
+    let before = app.snapshot().await;
+    // A valid pair and an invalid one in the same request: nothing is applied.
+    for outsider in ["o-a", "other", "acme-sub", "nobody"] {
+        let request = mapping_write(
+            PARTNER_TENANT,
+            json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }, { "vendor_tenant_id": outsider, "acronis_tenant_id": C2 }]),
+        );
+        let response = app.callback(&request).await;
+        response.assert_error(403);
+        assert_eq!(app.snapshot().await, before, "{outsider}");
+    }
+}
+
+#[tokio::test]
+async fn an_acronis_tenant_held_by_another_partners_customer_refuses_the_whole_request_with_403() {
+    let app = mapped_partners().await;
+    app.callback(&mapping_write(OTHER_TENANT, json!([{ "vendor_tenant_id": "o-a", "acronis_tenant_id": C3 }]))).await;
+    let before = app.snapshot().await;
+    let request = mapping_write(
+        PARTNER_TENANT,
+        json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }, { "vendor_tenant_id": "c-b", "acronis_tenant_id": C3 }]),
+    );
+
+    app.callback(&request).await.assert_error(403);
+
+    assert_eq!(app.snapshot().await, before);
+    // A partner tenant cannot become a customer either.
+    let partner_as_customer =
+        mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": OTHER_TENANT }]));
+    app.callback(&partner_as_customer).await.assert_error(403);
+    assert_eq!(app.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn invalid_mapping_payloads_are_refused_with_400() {
+    let app = mapped_partners().await;
+    let before = app.snapshot().await;
+    for payload in [
+        json!({}),
+        json!({ "modified": "c-a" }),
+        json!({ "modified": [{ "acronis_tenant_id": C1 }] }),
+        json!({ "modified": [{ "vendor_tenant_id": "c-a", "acronis_tenant_id": "nope" }] }),
+        json!({ "modified": [{ "vendor_tenant_id": "" }] }),
+    ] {
+        let response = app.callback(&envelope("tenant_mapping.write", PARTNER_TENANT, Some(payload.clone()))).await;
+        assert_eq!(response.status, 400, "{payload}: {}", response.body);
+        response.assert_error(400);
+    }
+    assert_eq!(app.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn enablement_reset_removes_every_customer_mapping_of_the_partner() {
+    let app = mapped_partners().await;
+    app.callback(&mapping_write(
+        PARTNER_TENANT,
+        json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }, { "vendor_tenant_id": "c-b", "acronis_tenant_id": C2 }]),
+    ))
+    .await;
+    app.callback(&mapping_write(OTHER_TENANT, json!([{ "vendor_tenant_id": "o-a", "acronis_tenant_id": C3 }]))).await;
+
+    let reset = envelope("enablement.reset", PARTNER_TENANT, None);
+    let response = app.callback_with_headers(&reset, &[password_auth("admin@acme", "pw")]).await;
+
+    assert_eq!(response.status, 200);
+    assert!(app.tenant_by_acronis_id(C1).await.is_none());
+    assert!(app.tenant_by_acronis_id(C2).await.is_none());
+    assert!(app.tenant_by_acronis_id(C3).await.is_some(), "another partner's customer is untouched");
+}
+
+#[tokio::test]
+async fn mirrored_customers_are_created_listed_and_disabled_with_stable_vendor_ids() {
+    let app = TestApp::spawn().await;
+    app.seed_mirrored_partner(PARTNER_TENANT).await;
+    let empty = envelope("customer.mirroring.get_state", PARTNER_TENANT, None);
+    assert_eq!(assert_success(&app.callback(&empty).await, &empty, CUSTOMER_STATE_OK), Some(json!([])));
+
+    let enable = set_state(
+        PARTNER_TENANT,
+        json!([
+            { "acronis_tenant_id": C1, "acronis_tenant_name": "Customer 1", "settings": { "seats": 5 } },
+            { "acronis_tenant_id": C2, "acronis_tenant_name": "Customer 2" },
+        ]),
+        json!([]),
+    );
+    assert_eq!(assert_success(&app.callback(&enable).await, &enable, CUSTOMER_SET_OK), None);
+
+    let state = envelope("customer.mirroring.get_state", PARTNER_TENANT, None);
+    let listed = assert_success(&app.callback(&state).await, &state, CUSTOMER_STATE_OK).expect("array");
+    let first_ids: Vec<Value> =
+        listed.as_array().expect("array").iter().map(|c| c["vendor_tenant_id"].clone()).collect();
+    assert_eq!(
+        listed,
+        json!([
+            { "vendor_tenant_id": first_ids[0], "acronis_tenant_id": C1, "settings": { "seats": 5 } },
+            { "vendor_tenant_id": first_ids[1], "acronis_tenant_id": C2 },
+        ])
+    );
+    let record = app.tenant_by_acronis_id(C1).await.expect("stored");
+    assert_eq!((record.kind, record.enablement_method), (TenantKind::Customer, EnablementMethod::Mirrored));
+    assert_eq!(record.name.as_deref(), Some("Customer 1"));
+    assert_eq!(record.partner_acronis_tenant_id.as_deref(), Some(PARTNER_TENANT));
+
+    let disable = set_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C1 }]));
+    assert_eq!(app.callback(&disable).await.status, 200);
+    let after = app.callback(&state).await.body["payload"].clone();
+    assert_eq!(after, json!([{ "vendor_tenant_id": first_ids[1], "acronis_tenant_id": C2 }]));
+    assert_eq!(app.tenant_by_acronis_id(C1).await.expect("kept").state, EnablementState::Disabled);
+
+    let again =
+        set_state(PARTNER_TENANT, json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "Renamed" }]), json!([]));
+    assert_eq!(app.callback(&again).await.status, 200);
+    let record = app.tenant_by_acronis_id(C1).await.expect("re-enabled");
+    assert_eq!(Value::from(record.vendor_tenant_id), first_ids[0], "stable vendor tenant id");
+    assert_eq!(record.name.as_deref(), Some("Renamed"));
+}
+
+#[tokio::test]
+async fn both_lists_in_one_set_state_request_are_honoured() {
+    let app = TestApp::spawn().await;
+    app.callback(&set_state(
+        PARTNER_TENANT,
+        json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]),
+        json!([]),
+    ))
+    .await;
+
+    let both = set_state(
+        PARTNER_TENANT,
+        json!([{ "acronis_tenant_id": C2, "acronis_tenant_name": "Two" }]),
+        json!([{ "acronis_tenant_id": C1 }]),
+    );
+    assert_eq!(app.callback(&both).await.status, 200);
+
+    assert_eq!(app.tenant_by_acronis_id(C1).await.expect("one").state, EnablementState::Disabled);
+    assert_eq!(app.tenant_by_acronis_id(C2).await.expect("two").state, EnablementState::Enabled);
+}
+
+#[tokio::test]
+async fn set_state_is_all_or_nothing_and_guards_other_partners_customers() {
+    let app = TestApp::spawn().await;
+    app.callback(&set_state(
+        OTHER_TENANT,
+        json!([{ "acronis_tenant_id": C3, "acronis_tenant_name": "Theirs" }]),
+        json!([]),
+    ))
+    .await;
+    let before = app.snapshot().await;
+
+    let steal = set_state(
+        PARTNER_TENANT,
+        json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "Fine" }, { "acronis_tenant_id": C3, "acronis_tenant_name": "Theirs" }]),
+        json!([]),
+    );
+    app.callback(&steal).await.assert_error(403);
+    let disable_theirs = set_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C3 }]));
+    app.callback(&disable_theirs).await.assert_error(403);
+
+    assert_eq!(app.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn set_state_for_another_partner_or_with_a_bad_payload_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let mut foreign =
+        set_state(PARTNER_TENANT, json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]), json!([]));
+    foreign["payload"]["partner_tenant_id"] = json!(OTHER_TENANT);
+    app.callback(&foreign).await.assert_error(403);
+    for payload in [
+        json!({ "enabled": [] }),
+        json!({ "partner_tenant_id": "nope", "enabled": [] }),
+        json!({ "partner_tenant_id": PARTNER_TENANT, "enabled": [{ "acronis_tenant_id": "nope", "acronis_tenant_name": "x" }] }),
+        json!({ "partner_tenant_id": PARTNER_TENANT, "enabled": [{ "acronis_tenant_id": C1 }] }),
+        json!({ "partner_tenant_id": PARTNER_TENANT, "enabled": [{ "acronis_tenant_id": C1, "acronis_tenant_name": "x", "settings": [1] }] }),
+        json!({ "partner_tenant_id": PARTNER_TENANT, "disabled": [{ "acronis_tenant_id": "nope" }] }),
+        json!({ "partner_tenant_id": PARTNER_TENANT, "enabled": {} }),
+    ] {
+        let response =
+            app.callback(&envelope("customer.mirroring.set_state", PARTNER_TENANT, Some(payload.clone()))).await;
+        assert_eq!(response.status, 400, "{payload}: {}", response.body);
+        response.assert_error(400);
+    }
+    assert!(app.snapshot().await.is_empty());
+}
+
+#[tokio::test]
+async fn partner_mirroring_reset_disables_every_mirrored_customer() {
+    let app = TestApp::spawn().await;
+    app.seed_mirrored_partner(PARTNER_TENANT).await;
+    app.callback(&set_state(
+        PARTNER_TENANT,
+        json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }, { "acronis_tenant_id": C2, "acronis_tenant_name": "Two" }]),
+        json!([]),
+    ))
+    .await;
+
+    assert_eq!(app.callback(&envelope("partner.mirroring.reset", PARTNER_TENANT, None)).await.status, 200);
+
+    let state = app.callback(&envelope("customer.mirroring.get_state", PARTNER_TENANT, None)).await;
+    assert_eq!(state.body["payload"], json!([]));
+    // Customers cannot be enabled under the disabled partner until it is enabled again.
+    let refused =
+        set_state(PARTNER_TENANT, json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]), json!([]));
+    app.callback(&refused).await.assert_error(403);
+}
+
+#[tokio::test]
+async fn walking_all_pages_returns_every_customer_exactly_once_in_a_stable_order() {
+    let app = TestApp::spawn().await;
+    organizations(&app, &[("p", OrganizationKind::Partner, None), ("p-sub", OrganizationKind::Partner, Some("p"))])
+        .await;
+    let customers: Vec<String> = (0..57).map(|i| format!("cust-{i:03}")).collect();
+    for (i, id) in customers.iter().enumerate() {
+        let parent = if i % 3 == 0 { "p-sub" } else { "p" };
+        organizations(&app, &[(id, OrganizationKind::Customer, Some(parent))]).await;
+    }
+    let mut grpc = app.grpc().await;
+    grpc.set_credentials(cyberapp_tenants::pb::SetCredentialsRequest {
+        identity: "p-admin".into(),
+        organization_id: "p".into(),
+        secrets_json: json!({ "password": "pw" }).to_string(),
+    })
+    .await
+    .expect("credentials");
+    let write = envelope(
+        "enablement.write",
+        OTHER_TENANT,
+        Some(json!({ "vendor_tenant_id": "p", "acronis_tenant_id": OTHER_TENANT })),
+    );
+    assert_eq!(app.callback_with_headers(&write, &[password_auth("p-admin", "pw")]).await.status, 200);
+
+    let mut expected = customers.clone();
+    expected.sort();
+    for callback in ["topology.read", "tenant_mapping.read"] {
+        let ids = walk_pages_of(&app, OTHER_TENANT, callback, 10).await;
+        assert_eq!(ids, expected, "{callback}");
+    }
+
+    // Offset form: the page and its counts.
+    let mut request = envelope("topology.read", OTHER_TENANT, Some(json!({})));
+    request["paging"] = json!({ "limit": 10, "offset": 50 });
+    let response = app.callback(&request).await;
+    let payload = assert_success(&response, &request, TOPOLOGY_OK).expect("payload");
+    assert_eq!(payload["paging"], json!({ "offset": 50, "limit": 10, "total_count": 57 }));
+    assert_eq!(payload["items"].as_array().expect("items").len(), 7);
+    assert_eq!(payload["items"][0]["id"], "cust-050");
+}
+
+/// Follows the `after` cursors of `callback` from the first page to the last, returning the ids in order,
+/// and checks that the last page's `before` cursor leads back to a full page.
+async fn walk_pages_of(app: &TestApp, partner: &str, callback: &str, limit: u32) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut paging = json!({ "limit": limit });
+    let mut previous_before = None;
+    for _ in 0..1000 {
+        let mut request = envelope(callback, partner, Some(json!({})));
+        request["paging"] = paging.clone();
+        let response = app.callback(&request).await;
+        assert_eq!(response.status, 200, "{}", response.body);
+        let payload = &response.body["payload"];
+        let items = payload["items"].as_array().expect("items").clone();
+        assert!(!items.is_empty() && items.len() <= limit as usize, "{payload}");
+        ids.extend(
+            items.iter().map(|item| item["id"].as_str().or(item["vendor_tenant_id"].as_str()).expect("id").to_owned()),
+        );
+        previous_before = payload["paging"]["before"].as_str().map(str::to_owned).or(previous_before);
+        match payload["paging"]["after"].as_str() {
+            Some(after) => paging = json!({ "limit": limit, "after": after }),
+            None => break,
+        }
+    }
+    // The last page's before cursor leads back to the page before it.
+    if let Some(before) = previous_before {
+        let mut request = envelope(callback, partner, Some(json!({})));
+        request["paging"] = json!({ "limit": limit, "before": before });
+        let response = app.callback(&request).await;
+        let items = response.body["payload"]["items"].as_array().expect("items").clone();
+        assert_eq!(items.len(), limit as usize, "{}", response.body);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn bad_paging_is_refused_with_400() {
+    let app = mapped_partners().await;
+    for paging in [
+        json!({ "limit": 0 }),
+        json!({ "limit": -1 }),
+        json!({ "after": "x" }),
+        json!({ "limit": 5, "offset": 1, "after": "eA" }),
+        json!({ "limit": 5, "after": "not-our-cursor" }),
+        json!("five"),
+    ] {
+        let mut request = envelope("topology.read", PARTNER_TENANT, Some(json!({})));
+        request["paging"] = paging.clone();
+        let response = app.callback(&request).await;
+        assert_eq!(response.status, 400, "{paging}: {}", response.body);
+    }
+}
