@@ -25,7 +25,7 @@ use crate::gateway::auth::{RequestVerifier, VerifierSettings};
 use crate::gateway::{self, GatewayState};
 use crate::grpc::{self, HealthClient, TenantClient};
 use crate::tenant::credentials::CredentialVerifier;
-use crate::tenant::{TenantServiceImpl, TenantStore, readiness};
+use crate::tenant::{TenantServiceImpl, TenantStore, maintenance, readiness};
 
 pub struct App {
     http_listener: TcpListener,
@@ -35,6 +35,7 @@ pub struct App {
     health: HealthReporter,
     db: DatabaseConnection,
     shutdown_timeout: Duration,
+    idempotency_retention: Duration,
 }
 
 impl std::fmt::Debug for App {
@@ -107,6 +108,7 @@ impl App {
             health,
             db,
             shutdown_timeout: args.shutdown_timeout(),
+            idempotency_retention: Duration::from_secs(args.idempotency_retention_secs),
         })
     }
 
@@ -123,6 +125,7 @@ impl App {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(http_addr = %self.http_addr(), grpc_addr = %self.grpc_addr(), "serving");
         let watcher = tokio::spawn(readiness::watch(self.db.clone(), self.health, shutdown.clone()));
+        let sweeper = tokio::spawn(maintenance::sweep(self.db.clone(), self.idempotency_retention, shutdown.clone()));
 
         let http = axum::serve(self.http_listener, self.http_router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
@@ -147,6 +150,7 @@ impl App {
         };
         shutdown.cancel();
         let _ = watcher.await;
+        let _ = sweeper.await;
         self.db.close().await.ok();
         tracing::info!("stopped");
         outcome

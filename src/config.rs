@@ -115,6 +115,10 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Seconds a state-changing callback's outcome is kept for replays of its request_id (default 7 days)
+    #[arg(long, env = "IDEMPOTENCY_RETENTION_SECS", default_value_t = 7 * 24 * 3600)]
+    pub idempotency_retention_secs: u64,
+
     /// Seconds to let in-flight requests finish after SIGTERM before exiting anyway
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
     pub shutdown_timeout_secs: u64,

@@ -164,17 +164,27 @@ async fn plan_credentials(
             bail!("{at}: secrets must be a JSON object such as {{\"password\": \"…\"}}");
         };
         let stored = store.credential(&identity).await?;
-        let secret_hash = tokio::task::spawn_blocking(move || match stored {
+        let planned = tokio::task::spawn_blocking(move || match stored {
             Some(stored)
                 if stored.organization_id == organization_id && hashing::verify(&canonical, &stored.secret_hash) =>
             {
-                Ok((organization_id, None))
+                Ok(CredentialImport {
+                    identity,
+                    organization_id,
+                    secret_hash: None,
+                    unchanged_hash: Some(stored.secret_hash),
+                })
             }
-            _ => hashing::hash(&canonical).map(|hash| (organization_id, Some(hash))),
+            _ => hashing::hash(&canonical).map(|hash| CredentialImport {
+                identity,
+                organization_id,
+                secret_hash: Some(hash),
+                unchanged_hash: None,
+            }),
         })
         .await?
         .map_err(|error| anyhow::anyhow!("{at}: cannot hash the secrets: {error}"))?;
-        plan.push(CredentialImport { identity, organization_id: secret_hash.0, secret_hash: secret_hash.1 });
+        plan.push(planned);
     }
     Ok(plan)
 }

@@ -18,6 +18,13 @@ use crate::pb::tenant_service_client::TenantServiceClient;
 use crate::pb::tenant_service_server::TenantServiceServer;
 use crate::tenant::TenantServiceImpl;
 
+/// gRPC metadata that makes a state-changing call idempotent (sent together, all three): the callback's
+/// `request_id`, a hash of its body, and the `response_id` to record. The answer carries
+/// [`RESPONSE_ID_METADATA`] back: the recorded one when the call was a replay.
+pub const REQUEST_ID_METADATA: &str = "x-callback-request-id";
+pub const REQUEST_HASH_METADATA: &str = "x-callback-request-hash";
+pub const RESPONSE_ID_METADATA: &str = "x-callback-response-id";
+
 /// The fully qualified name health checks use for the TenantService.
 pub const TENANT_SERVICE_NAME: &str = <TenantServiceServer<TenantServiceImpl> as NamedService>::NAME;
 

@@ -9,6 +9,7 @@
 //! [`app`] wires both halves (plus health and reflection) into one process; [`config`] is the command line.
 
 pub mod app;
+pub mod canonical_json;
 pub mod config;
 pub mod db;
 pub mod devmode;

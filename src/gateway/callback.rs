@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tracing::Instrument;
-use uuid::Uuid;
 
 use super::GatewayState;
 use super::callbacks::dispatch;
@@ -20,6 +19,7 @@ use super::credentials::check_cyberapp_extra;
 use super::cti::StandardCallback;
 use super::envelope::{Envelope, SuccessResponse, readable_request_id};
 use super::error::GatewayError;
+use super::idempotency::CallbackKey;
 
 pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body: Body) -> Response {
     let body = match read_body(body, &headers, state.max_body_bytes).await {
@@ -68,12 +68,13 @@ async fn process(state: &GatewayState, headers: &HeaderMap, body: &[u8]) -> Resu
     span.record("callback", callback.name());
 
     check_cyberapp_extra(headers)?;
-    let payload = dispatch(callback, &envelope, headers, state.tenants.clone()).await?;
+    let key = CallbackKey::new(&envelope.request_id, body);
+    let reply = dispatch(callback, &envelope, headers, state.tenants.clone(), &key).await?;
     Ok(SuccessResponse {
         response_type: callback.response_type(),
         request_id: envelope.request_id,
-        response_id: Uuid::new_v4(),
-        payload,
+        response_id: reply.response_id.unwrap_or(key.response_id),
+        payload: reply.payload,
     })
 }
 

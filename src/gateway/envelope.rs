@@ -54,7 +54,7 @@ impl Envelope {
         })?;
         if !is_plain_text(&envelope.request_id, MAX_REQUEST_ID_LEN) {
             return Err(GatewayError::BadRequest(format!(
-                "request_id must be a non-empty string of at most {MAX_REQUEST_ID_LEN} printable characters."
+                "request_id must be a non-empty string of at most {MAX_REQUEST_ID_LEN} printable ASCII characters."
             )));
         }
         if Uuid::try_parse(&envelope.context.tenant_id).is_err() {
@@ -95,9 +95,10 @@ fn without_position(error: &serde_json::Error) -> String {
     }
 }
 
-/// Non-blank, at most `max_len` bytes, and free of control characters (PostgreSQL refuses NUL in text).
+/// Non-blank, at most `max_len` bytes, printable ASCII (`request_id` travels as gRPC metadata, and
+/// PostgreSQL refuses NUL in text). Acronis sends UUIDs.
 pub fn is_plain_text(text: &str, max_len: usize) -> bool {
-    !text.trim().is_empty() && text.len() <= max_len && !text.chars().any(char::is_control)
+    !text.trim().is_empty() && text.len() <= max_len && text.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
 }
 
 /// The `request_id` of a body that may not be a valid envelope, for echoing in an error response.
@@ -119,7 +120,7 @@ pub struct SuccessResponse {
     #[serde(rename = "type")]
     pub response_type: &'static str,
     pub request_id: String,
-    pub response_id: Uuid,
+    pub response_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
 }

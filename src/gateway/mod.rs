@@ -11,6 +11,7 @@ pub mod cti;
 pub mod envelope;
 pub mod error;
 mod health;
+mod idempotency;
 pub mod jwks;
 mod paging;
 

@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use super::error::GatewayError;
 use crate::pb;
 
+/// Unknown keys are ignored: Acronis may add some, as it added `paging` itself.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct PagingRequest {
     limit: u32,
     #[serde(default)]

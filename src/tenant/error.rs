@@ -26,6 +26,9 @@ pub enum TenantError {
     Unauthenticated(String),
     #[error("{reason}")]
     Throttled { reason: &'static str, retry_after: Duration },
+    /// A `request_id` already used by a callback with another body.
+    #[error("This request_id was already used for a different request.")]
+    RequestIdReused,
     #[error("the tenant database is unavailable")]
     Unavailable(#[source] DbErr),
     #[error("internal error")]
@@ -92,6 +95,10 @@ pub fn is_lost_race(error: &DbErr) -> bool {
     matches!(sqlx.as_ref(), SqlxError::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")))
 }
 
+fn error_message_reused() -> &'static str {
+    "This request_id was already used for a different request."
+}
+
 impl From<TenantError> for Status {
     fn from(error: TenantError) -> Self {
         match error {
@@ -100,6 +107,7 @@ impl From<TenantError> for Status {
             TenantError::PermissionDenied(message) => Status::permission_denied(message),
             TenantError::Conflict(message) => Status::failed_precondition(message),
             TenantError::Unauthenticated(message) => Status::unauthenticated(message),
+            TenantError::RequestIdReused => Status::already_exists(error_message_reused()),
             TenantError::Throttled { reason, retry_after } => {
                 let mut status = Status::resource_exhausted(reason);
                 // Round up: "retry after 0 seconds" would invite an immediate retry into the same lock.

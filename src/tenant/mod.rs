@@ -6,6 +6,7 @@
 
 pub mod credentials;
 pub mod error;
+pub mod maintenance;
 pub mod model;
 pub mod paging;
 pub mod readiness;

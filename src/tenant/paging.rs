@@ -78,6 +78,7 @@ fn decode_cursor(cursor: &str) -> Result<String, TenantError> {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|text| text.strip_prefix("id:").map(str::to_owned))
+        .filter(|id| super::model::parse_organization_id(id, "cursor").is_ok())
         .ok_or_else(|| TenantError::InvalidArgument("the paging cursor is not one this service issued".into()))
 }
 

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Request, Response, Status};
 
 use super::credentials::CredentialVerifier;
@@ -14,10 +15,11 @@ use super::model::{
 };
 use super::paging::{PageInfo, PageRequest};
 use super::store::{
-    CustomerMappingChange, MirroredCustomer, MirroredPartnerEnablement, OrganizationUpsert, TenantStore,
+    CustomerMappingChange, IdempotencyKey, MirroredCustomer, MirroredPartnerEnablement, OrganizationUpsert, TenantStore,
 };
 use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::{self, EnablementState as StoredState};
+use crate::grpc::{REQUEST_HASH_METADATA, REQUEST_ID_METADATA, RESPONSE_ID_METADATA};
 use crate::pb;
 use crate::pb::tenant_service_server::TenantService;
 
@@ -75,6 +77,36 @@ fn organization_message(model: organization::Model) -> pb::Organization {
     pb::Organization { id: model.id, name: model.name, kind: kind.into(), parent_id: model.parent_id }
 }
 
+/// Longest accepted idempotency metadata value.
+const MAX_METADATA_LEN: usize = 256;
+
+/// The idempotency key a state-changing call carries in its metadata: all three values or none.
+fn idempotency_key(metadata: &MetadataMap) -> Result<Option<IdempotencyKey>, TenantError> {
+    let value = |name| metadata.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    match (value(REQUEST_ID_METADATA), value(REQUEST_HASH_METADATA), value(RESPONSE_ID_METADATA)) {
+        (None, None, None) => Ok(None),
+        (Some(request_id), Some(request_hash), Some(response_id))
+            if [&request_id, &request_hash, &response_id]
+                .iter()
+                .all(|value| !value.is_empty() && value.len() <= MAX_METADATA_LEN) =>
+        {
+            Ok(Some(IdempotencyKey { request_id, request_hash, response_id }))
+        }
+        _ => Err(TenantError::InvalidArgument(format!(
+            "{REQUEST_ID_METADATA}, {REQUEST_HASH_METADATA} and {RESPONSE_ID_METADATA} go together, each non-empty"
+        ))),
+    }
+}
+
+/// Wraps `message`, telling the caller in [`RESPONSE_ID_METADATA`] which `response_id` answers the callback.
+fn answer<T>(message: T, response_id: Option<String>) -> Response<T> {
+    let mut response = Response::new(message);
+    if let Some(value) = response_id.and_then(|id| MetadataValue::try_from(id).ok()) {
+        response.metadata_mut().insert(RESPONSE_ID_METADATA, value);
+    }
+    response
+}
+
 fn page_info_message(info: PageInfo) -> pb::PageInfo {
     let kind = match info {
         PageInfo::Offset { offset, limit, total_count } => {
@@ -120,6 +152,7 @@ impl TenantService for TenantServiceImpl {
         &self,
         request: Request<pb::EnableMirroredPartnerRequest>,
     ) -> Result<Response<pb::EnableMirroredPartnerResponse>, Status> {
+        let key = idempotency_key(request.metadata())?;
         let request = request.into_inner();
         let enablement = MirroredPartnerEnablement {
             acronis_tenant_id: AcronisTenantId::parse(&request.acronis_tenant_id, "acronis_tenant_id")?,
@@ -132,23 +165,27 @@ impl TenantService for TenantServiceImpl {
                 .map(parse_datacenter_url)
                 .transpose()?,
         };
-        let record = self.store.enable_mirrored_partner(&enablement).await?;
-        Ok(Response::new(pb::EnableMirroredPartnerResponse {
+        let recorded = self.store.enable_mirrored_partner(&enablement, key.as_ref()).await?;
+        let record = recorded.outcome;
+        let message = pb::EnableMirroredPartnerResponse {
             state: state_of(&record).into(),
             vendor_tenant_id: record.vendor_tenant_id,
             acronis_tenant_id: enablement.acronis_tenant_id.to_string(),
-        }))
+        };
+        Ok(answer(message, recorded.response_id))
     }
 
     async fn reset_mirrored_partner(
         &self,
         request: Request<pb::ResetMirroredPartnerRequest>,
     ) -> Result<Response<pb::ResetMirroredPartnerResponse>, Status> {
+        let key = idempotency_key(request.metadata())?;
         let id = AcronisTenantId::parse(&request.get_ref().acronis_tenant_id, "acronis_tenant_id")?;
-        let customers_disabled = self.store.reset_mirrored_partner(id).await?;
-        Ok(Response::new(pb::ResetMirroredPartnerResponse {
-            customers_disabled: u32::try_from(customers_disabled).unwrap_or(u32::MAX),
-        }))
+        let recorded = self.store.reset_mirrored_partner(id, key.as_ref()).await?;
+        let message = pb::ResetMirroredPartnerResponse {
+            customers_disabled: u32::try_from(recorded.outcome).unwrap_or(u32::MAX),
+        };
+        Ok(answer(message, recorded.response_id))
     }
 
     async fn read_partner_enablement(
@@ -168,6 +205,7 @@ impl TenantService for TenantServiceImpl {
         &self,
         request: Request<pb::WritePartnerEnablementRequest>,
     ) -> Result<Response<pb::WritePartnerEnablementResponse>, Status> {
+        let key = idempotency_key(request.metadata())?;
         let request = request.into_inner();
         let organization = self.authenticate(request.credentials.as_ref()).await?;
         if request.vendor_tenant_id != organization.id {
@@ -179,22 +217,24 @@ impl TenantService for TenantServiceImpl {
         require_partner(&organization)?;
         let acronis = AcronisTenantId::parse(&request.acronis_tenant_id, "acronis_tenant_id")?;
         let datacenter_url = optional_datacenter_url(request.datacenter_url)?;
-        self.store.map_partner(&organization, acronis, datacenter_url).await?;
-        Ok(Response::new(pb::WritePartnerEnablementResponse {}))
+        let recorded = self.store.map_partner(&organization, acronis, datacenter_url, key.as_ref()).await?;
+        Ok(answer(pb::WritePartnerEnablementResponse {}, recorded.response_id))
     }
 
     async fn reset_partner_enablement(
         &self,
         request: Request<pb::ResetPartnerEnablementRequest>,
     ) -> Result<Response<pb::ResetPartnerEnablementResponse>, Status> {
+        let key = idempotency_key(request.metadata())?;
         let request = request.into_inner();
         let organization = self.authenticate(request.credentials.as_ref()).await?;
         require_partner(&organization)?;
         let acronis = AcronisTenantId::parse(&request.acronis_tenant_id, "acronis_tenant_id")?;
-        let customers_unmapped = self.store.unmap_partner(&organization.id, acronis).await?;
-        Ok(Response::new(pb::ResetPartnerEnablementResponse {
-            customers_unmapped: u32::try_from(customers_unmapped).unwrap_or(u32::MAX),
-        }))
+        let recorded = self.store.unmap_partner(&organization.id, acronis, key.as_ref()).await?;
+        let message = pb::ResetPartnerEnablementResponse {
+            customers_unmapped: u32::try_from(recorded.outcome).unwrap_or(u32::MAX),
+        };
+        Ok(answer(message, recorded.response_id))
     }
 
     async fn upsert_organization(
@@ -268,6 +308,7 @@ impl TenantService for TenantServiceImpl {
         &self,
         request: Request<pb::WriteCustomerMappingsRequest>,
     ) -> Result<Response<pb::WriteCustomerMappingsResponse>, Status> {
+        let key = idempotency_key(request.metadata())?;
         let request = request.into_inner();
         let partner = AcronisTenantId::parse(&request.partner_acronis_tenant_id, "partner_acronis_tenant_id")?;
         let changes = request
@@ -285,8 +326,8 @@ impl TenantService for TenantServiceImpl {
             })
             .collect::<Result<Vec<_>, TenantError>>()?;
         let datacenter_url = optional_datacenter_url(request.datacenter_url)?;
-        self.store.write_customer_mappings(partner, &changes, datacenter_url).await?;
-        Ok(Response::new(pb::WriteCustomerMappingsResponse {}))
+        let recorded = self.store.write_customer_mappings(partner, &changes, datacenter_url, key.as_ref()).await?;
+        Ok(answer(pb::WriteCustomerMappingsResponse {}, recorded.response_id))
     }
 
     async fn get_mirrored_customers(
@@ -312,6 +353,7 @@ impl TenantService for TenantServiceImpl {
         &self,
         request: Request<pb::SetMirroredCustomersRequest>,
     ) -> Result<Response<pb::SetMirroredCustomersResponse>, Status> {
+        let key = idempotency_key(request.metadata())?;
         let request = request.into_inner();
         let partner = AcronisTenantId::parse(&request.partner_acronis_tenant_id, "partner_acronis_tenant_id")?;
         let enabled = request
@@ -334,7 +376,8 @@ impl TenantService for TenantServiceImpl {
             .map(|id| AcronisTenantId::parse(id, "disabled[].acronis_tenant_id"))
             .collect::<Result<Vec<_>, TenantError>>()?;
         let datacenter_url = optional_datacenter_url(request.datacenter_url)?;
-        self.store.set_mirrored_customers(partner, &enabled, &disabled, datacenter_url).await?;
-        Ok(Response::new(pb::SetMirroredCustomersResponse {}))
+        let recorded =
+            self.store.set_mirrored_customers(partner, &enabled, &disabled, datacenter_url, key.as_ref()).await?;
+        Ok(answer(pb::SetMirroredCustomersResponse {}, recorded.response_id))
     }
 }

@@ -488,3 +488,60 @@ async fn bad_paging_is_refused_with_400() {
         assert_eq!(response.status, 400, "{paging}: {}", response.body);
     }
 }
+
+#[tokio::test]
+async fn a_customer_mapped_by_another_partner_cannot_be_taken_over() {
+    // c-b sits under acme's nested reseller, which enabled the CyberApp on its own and mapped c-b.
+    let app = mapped_partners().await;
+    let reseller_tenant = "7d2a4f0e-0000-4000-8000-00000000aaaa";
+    app.insert_customer("c-b", C3, reseller_tenant, EnablementMethod::Mapped).await;
+    let before = app.snapshot().await;
+
+    for modified in [
+        json!([{ "vendor_tenant_id": "c-b", "acronis_tenant_id": C2 }]),
+        json!([{ "vendor_tenant_id": "c-b" }]),
+        json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C3 }]),
+    ] {
+        let response = app.callback(&mapping_write(PARTNER_TENANT, modified.clone())).await;
+        assert_eq!(response.status, 403, "{modified}: {}", response.body);
+    }
+    assert_eq!(app.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn a_cursor_that_smuggles_a_control_character_is_refused_with_400() {
+    use base64::Engine as _;
+    let app = mapped_partners().await;
+    let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("id:c-\u{0}a");
+    let mut request = envelope("tenant_mapping.read", PARTNER_TENANT, None);
+    request["paging"] = json!({ "limit": 2, "after": cursor });
+    app.callback(&request).await.assert_error(400);
+}
+
+#[tokio::test]
+async fn tenant_mapping_read_pages_by_offset_and_by_before_cursor() {
+    let app = mapped_partners().await;
+    let mut by_offset = envelope("tenant_mapping.read", PARTNER_TENANT, None);
+    by_offset["paging"] = json!({ "limit": 1, "offset": 1 });
+    let response = app.callback(&by_offset).await;
+    assert_eq!(
+        assert_success(&response, &by_offset, MAPPING_READ_OK),
+        Some(
+            json!({ "items": [{ "vendor_tenant_id": "c-b" }], "paging": { "offset": 1, "limit": 1, "total_count": 3 } })
+        )
+    );
+
+    // The middle page's before cursor leads back to the first page.
+    let mut first = envelope("tenant_mapping.read", PARTNER_TENANT, None);
+    first["paging"] = json!({ "limit": 1 });
+    let after = app.callback(&first).await.body["payload"]["paging"]["after"].clone();
+    let mut middle = envelope("tenant_mapping.read", PARTNER_TENANT, None);
+    middle["paging"] = json!({ "limit": 1, "after": after });
+    let middle_page = app.callback(&middle).await.body["payload"].clone();
+    assert_eq!(middle_page["items"], json!([{ "vendor_tenant_id": "c-b" }]));
+    let mut back = envelope("tenant_mapping.read", PARTNER_TENANT, None);
+    back["paging"] = json!({ "limit": 1, "before": middle_page["paging"]["before"] });
+    let back_page = app.callback(&back).await.body["payload"].clone();
+    assert_eq!(back_page["items"], json!([{ "vendor_tenant_id": "c-a" }]));
+    assert!(back_page["paging"].get("before").is_none(), "no page before the first: {back_page}");
+}

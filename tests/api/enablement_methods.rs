@@ -140,7 +140,7 @@ async fn method_3_mapped_partner_with_explicit_customers() {
     directory(&app, None).await;
     enable_mapped_partner(&app).await;
     disable_mapped_partner(&app).await;
-    // Credentials can be changed and the partner enabled again.
+    // The partner can be enabled again after a disable.
     enable_mapped_partner(&app).await;
 }
 

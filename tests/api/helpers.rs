@@ -76,8 +76,18 @@ impl TestApp {
 
     /// Starts the app with the test defaults, adjusted by `configure`.
     pub async fn spawn_with(configure: impl FnOnce(&mut ServeArgs)) -> Self {
+        Self::start(TestDatabase::create().await, configure).await
+    }
+
+    /// Starts another app on an existing database (a restart, or a second replica); the database stays
+    /// owned by whoever created it.
+    pub async fn spawn_on(database_url: &str) -> Self {
+        let shared = TestDatabase { url: database_url.to_owned(), postgres: None, _sqlite_dir: None };
+        Self::start(shared, |_| {}).await
+    }
+
+    async fn start(database: TestDatabase, configure: impl FnOnce(&mut ServeArgs)) -> Self {
         let idp = FakeIdp::start().await;
-        let database = TestDatabase::create().await;
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut args = ServeArgs {
             database: DatabaseArgs { database_url: database.url.clone() },
@@ -99,6 +109,7 @@ impl TestApp {
             },
             data_dir: PathBuf::from(data_dir.path()),
             max_body_bytes: 1024 * 1024,
+            idempotency_retention_secs: 7 * 24 * 3600,
             shutdown_timeout_secs: 5,
         };
         configure(&mut args);

@@ -10,6 +10,7 @@ mod enablement_methods;
 mod envelope;
 mod fake_idp;
 mod helpers;
+mod idempotency;
 mod large_partner;
 mod mirrored_partner;
 mod partner_mapping;

@@ -243,7 +243,8 @@ async fn reset_removes_the_partner_mapping_and_every_customer_mapping_beneath_it
         "0b0e6f5e-60a8-4a4b-9c3c-2a1f5b7f6d11",
     );
     app.insert_customer("acme-c1", c1, PARTNER_TENANT, EnablementMethod::Mapped).await;
-    app.insert_customer("acme-c2", c2, PARTNER_TENANT, EnablementMethod::Mapped).await;
+    // Mapped by the nested reseller's own enablement: found only by walking acme's organization tree.
+    app.insert_customer("acme-c2", c2, "7d2a4f0e-0000-4000-8000-00000000aaaa", EnablementMethod::Mapped).await;
     app.insert_customer("other-c1", foreign, OTHER_TENANT, EnablementMethod::Mapped).await;
     let request = reset(PARTNER_TENANT);
 
@@ -392,4 +393,60 @@ async fn two_organizations_racing_for_one_acronis_tenant_end_with_exactly_one_ma
 fn median(samples: &mut [Duration]) -> Duration {
     samples.sort_unstable();
     samples[samples.len() / 2]
+}
+
+#[tokio::test]
+async fn parallel_wrong_guesses_cannot_pass_the_failure_limit() {
+    let app = TestApp::spawn_with(|args| args.credentials.credential_failure_limit = 3).await;
+    seed_directory(&app).await;
+    let guess = [password_auth("admin@acme", "guess")];
+    let request = read(PARTNER_TENANT);
+    let app_ref = &app;
+    let statuses: Vec<u16> = futures::future::join_all(
+        (0..12).map(|_| async { app_ref.callback_with_headers(&request, &guess).await.status }),
+    )
+    .await;
+    let checked = statuses.iter().filter(|&&status| status == 401).count();
+    assert!(checked <= 3, "{checked} guesses were checked: {statuses:?}");
+    assert!(statuses.iter().all(|&status| status == 401 || status == 429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn deleting_a_mapped_partner_organization_disables_its_customers() {
+    let app = mapped_app().await;
+    let mut grpc = app.grpc().await;
+    grpc.upsert_organization(UpsertOrganizationRequest {
+        id: "solo".into(),
+        name: "Solo MSP".into(),
+        kind: OrganizationKind::Partner.into(),
+        parent_id: None,
+    })
+    .await
+    .expect("solo");
+    grpc.set_credentials(SetCredentialsRequest {
+        identity: "solo".into(),
+        organization_id: "solo".into(),
+        secrets_json: json!({ "password": "pw" }).to_string(),
+    })
+    .await
+    .expect("credentials");
+    assert_eq!(
+        app.callback_with_headers(&write(PARTNER_TENANT, "solo"), &[password_auth("solo", "pw")]).await.status,
+        200
+    );
+    let customers = crate::customers::set_state(
+        PARTNER_TENANT,
+        json!([{ "acronis_tenant_id": OTHER_TENANT, "acronis_tenant_name": "Customer" }]),
+        json!([]),
+    );
+    assert_eq!(app.callback(&customers).await.status, 200);
+
+    grpc.delete_organization(cyberapp_tenants::pb::DeleteOrganizationRequest { id: "solo".into() })
+        .await
+        .expect("deleted");
+
+    assert_eq!(app.tenant_by_acronis_id(OTHER_TENANT).await.expect("kept").state, EnablementState::Disabled);
+    assert!(app.tenant_by_acronis_id(PARTNER_TENANT).await.is_none());
+    let events = app.event_kinds().await;
+    assert!(events.ends_with(&["customer.disabled".to_owned(), "partner.unmapped".to_owned()]), "{events:?}");
 }

@@ -6,6 +6,7 @@
 
 mod m20261122_000001_create_tenants;
 mod m20261122_000002_create_directory;
+mod m20261122_000003_create_callback_requests;
 
 use sea_orm_migration::prelude::*;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_tenants::Migration),
             Box::new(m20261122_000002_create_directory::Migration),
+            Box::new(m20261122_000003_create_callback_requests::Migration),
         ]
     }
 }

@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use super::super::envelope::Envelope;
 use super::super::error::GatewayError;
+use super::super::idempotency::{CallbackKey, answered_response_id};
 use super::super::paging::{page_info, page_request};
+use super::Reply;
 use crate::grpc::TenantClient;
 use crate::pb;
 
@@ -74,7 +76,8 @@ struct ModifiedItem {
 pub async fn tenant_mapping_write(
     envelope: &Envelope,
     mut tenants: TenantClient,
-) -> Result<Option<Value>, GatewayError> {
+    key: &CallbackKey,
+) -> Result<Reply, GatewayError> {
     let payload: WritePayload = envelope.payload("tenant_mapping.write")?;
     let changes = payload
         .modified
@@ -93,6 +96,6 @@ pub async fn tenant_mapping_write(
         changes,
         datacenter_url: envelope.datacenter_url(),
     };
-    tenants.write_customer_mappings(request).await?;
-    Ok(None)
+    let response = tenants.write_customer_mappings(key.request(request)?).await?;
+    Ok(Reply { payload: None, response_id: answered_response_id(&response) })
 }

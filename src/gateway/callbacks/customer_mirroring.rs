@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 use super::super::envelope::Envelope;
 use super::super::error::GatewayError;
+use super::super::idempotency::{CallbackKey, answered_response_id};
+use super::Reply;
 use crate::grpc::TenantClient;
 use crate::pb;
 
@@ -57,7 +59,11 @@ struct DisabledItem {
     acronis_tenant_id: String,
 }
 
-pub async fn set_state(envelope: &Envelope, mut tenants: TenantClient) -> Result<Option<Value>, GatewayError> {
+pub async fn set_state(
+    envelope: &Envelope,
+    mut tenants: TenantClient,
+    key: &CallbackKey,
+) -> Result<Reply, GatewayError> {
     let payload: SetStatePayload = envelope.payload("customer.mirroring.set_state")?;
     let Ok(partner) = Uuid::try_parse(&payload.partner_tenant_id) else {
         return Err(GatewayError::BadRequest("payload.partner_tenant_id must be a UUID.".into()));
@@ -81,6 +87,6 @@ pub async fn set_state(envelope: &Envelope, mut tenants: TenantClient) -> Result
         disabled: payload.disabled.into_iter().map(|item| item.acronis_tenant_id).collect(),
         datacenter_url: envelope.datacenter_url(),
     };
-    tenants.set_mirrored_customers(request).await?;
-    Ok(None)
+    let response = tenants.set_mirrored_customers(key.request(request)?).await?;
+    Ok(Reply { payload: None, response_id: answered_response_id(&response) })
 }

@@ -12,6 +12,8 @@ use uuid::Uuid;
 use super::super::credentials::cyberapp_auth;
 use super::super::envelope::Envelope;
 use super::super::error::GatewayError;
+use super::super::idempotency::{CallbackKey, answered_response_id};
+use super::Reply;
 use crate::grpc::TenantClient;
 use crate::pb;
 
@@ -36,7 +38,8 @@ pub async fn write(
     envelope: &Envelope,
     headers: &HeaderMap,
     mut tenants: TenantClient,
-) -> Result<Option<Value>, GatewayError> {
+    key: &CallbackKey,
+) -> Result<Reply, GatewayError> {
     let payload: WritePayload = envelope.payload("enablement.write")?;
     let Ok(acronis) = Uuid::try_parse(&payload.acronis_tenant_id) else {
         return Err(GatewayError::BadRequest("payload.acronis_tenant_id must be a UUID.".into()));
@@ -52,19 +55,20 @@ pub async fn write(
         acronis_tenant_id: envelope.context.tenant_id.clone(),
         datacenter_url: envelope.datacenter_url(),
     };
-    tenants.write_partner_enablement(request).await?;
-    Ok(None)
+    let response = tenants.write_partner_enablement(key.request(request)?).await?;
+    Ok(Reply { payload: None, response_id: answered_response_id(&response) })
 }
 
 pub async fn reset(
     envelope: &Envelope,
     headers: &HeaderMap,
     mut tenants: TenantClient,
-) -> Result<Option<Value>, GatewayError> {
+    key: &CallbackKey,
+) -> Result<Reply, GatewayError> {
     let request = pb::ResetPartnerEnablementRequest {
         credentials: Some(cyberapp_auth(headers)?),
         acronis_tenant_id: envelope.context.tenant_id.clone(),
     };
-    tenants.reset_partner_enablement(request).await?;
-    Ok(None)
+    let response = tenants.reset_partner_enablement(key.request(request)?).await?;
+    Ok(Reply { payload: None, response_id: answered_response_id(&response) })
 }

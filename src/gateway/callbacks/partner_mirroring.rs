@@ -9,6 +9,8 @@ use uuid::Uuid;
 
 use super::super::envelope::Envelope;
 use super::super::error::GatewayError;
+use super::super::idempotency::{CallbackKey, answered_response_id};
+use super::Reply;
 use crate::grpc::TenantClient;
 use crate::pb;
 
@@ -31,7 +33,7 @@ struct EnablePayload {
     settings: Option<Map<String, Value>>,
 }
 
-pub async fn enable(envelope: &Envelope, mut tenants: TenantClient) -> Result<Option<Value>, GatewayError> {
+pub async fn enable(envelope: &Envelope, mut tenants: TenantClient, key: &CallbackKey) -> Result<Reply, GatewayError> {
     let payload: EnablePayload = envelope.payload("partner.mirroring.enable")?;
     if Uuid::try_parse(&payload.acronis_tenant_id).is_err() {
         return Err(GatewayError::BadRequest("payload.acronis_tenant_id must be a UUID.".into()));
@@ -47,18 +49,21 @@ pub async fn enable(envelope: &Envelope, mut tenants: TenantClient) -> Result<Op
         settings_json: payload.settings.map(|settings| Value::Object(settings).to_string()),
         datacenter_url: envelope.datacenter_url(),
     };
-    let response = tenants.enable_mirrored_partner(request).await?.into_inner();
-    Ok(Some(json!({
+    let response = tenants.enable_mirrored_partner(key.request(request)?).await?;
+    let response_id = answered_response_id(&response);
+    let response = response.into_inner();
+    let payload = json!({
         "state": state_name(response.state()),
         "vendor_tenant_id": response.vendor_tenant_id,
         "acronis_tenant_id": response.acronis_tenant_id,
-    })))
+    });
+    Ok(Reply { payload: Some(payload), response_id })
 }
 
-pub async fn reset(envelope: &Envelope, mut tenants: TenantClient) -> Result<Option<Value>, GatewayError> {
+pub async fn reset(envelope: &Envelope, mut tenants: TenantClient, key: &CallbackKey) -> Result<Reply, GatewayError> {
     let request = pb::ResetMirroredPartnerRequest { acronis_tenant_id: envelope.context.tenant_id.clone() };
-    tenants.reset_mirrored_partner(request).await?;
-    Ok(None)
+    let response = tenants.reset_mirrored_partner(key.request(request)?).await?;
+    Ok(Reply { payload: None, response_id: answered_response_id(&response) })
 }
 
 fn state_name(state: pb::EnablementState) -> &'static str {

@@ -1,37 +1,21 @@
 //! Argon2id over the canonical form of a secrets object.
 //!
-//! The canonical form is the compact JSON text with object keys sorted at every level, so that
-//! `{"b":1,"a":2}` and `{"a":2,"b":1}` are the same secret. These functions are CPU-bound on purpose and
+//! The canonical form (`canonical_json`) has object keys sorted at every level, so that `{"b":1,"a":2}` and
+//! `{"a":2,"b":1}` are the same secret. These functions are CPU-bound on purpose and
 //! must run off the async executor (see `CredentialVerifier`).
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use rand_core::{OsRng, RngCore as _};
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::canonical_json::to_canonical_string;
 
 /// Parses `secrets_json` and returns its canonical text; `None` when it is not a JSON object.
 pub fn canonical_secrets(secrets_json: &str) -> Option<String> {
     match serde_json::from_str::<Value>(secrets_json) {
-        Ok(value @ Value::Object(_)) => Some(canonical(&value).to_string()),
+        Ok(value @ Value::Object(_)) => Some(to_canonical_string(&value)),
         _ => None,
-    }
-}
-
-/// Sorts keys explicitly rather than relying on serde_json's map type, whose order depends on a cargo
-/// feature any dependency may switch on.
-fn canonical(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            let mut sorted = Map::new();
-            for key in keys {
-                sorted.insert(key.clone(), canonical(&map[key]));
-            }
-            Value::Object(sorted)
-        }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
     }
 }
 

@@ -77,17 +77,16 @@ impl CredentialVerifier {
     pub async fn verify(&self, store: &TenantStore, identity: &str, secrets_json: &str) -> Result<String, TenantError> {
         let canonical = hashing::canonical_secrets(secrets_json)
             .ok_or_else(|| TenantError::Unauthenticated("The credential secrets must be a JSON object.".into()))?;
-        if let Err(retry_after) = self.throttle.check(identity) {
-            return Err(TenantError::Throttled {
-                reason: "Too many failed attempts with these credentials; please wait before trying again.",
-                retry_after,
-            });
-        }
+        let attempt = self.throttle.begin(identity).map_err(|retry_after| TenantError::Throttled {
+            reason: "Too many failed attempts with these credentials; please wait before trying again.",
+            retry_after,
+        })?;
         let stored = store.credential(identity).await?;
         let fingerprint = self.cache.fingerprint(identity, &canonical);
         if let Some(stored) = &stored
             && let Some(organization) = self.cache.lookup(&fingerprint, &stored.secret_hash)
         {
+            attempt.succeeded();
             return Ok(organization);
         }
 
@@ -95,12 +94,12 @@ impl CredentialVerifier {
         let matches = self.run_hashing(move || hashing::verify(&canonical, &against)).await?;
         match stored {
             Some(stored) if matches => {
-                self.throttle.record_success(identity);
+                attempt.succeeded();
                 self.cache.remember(fingerprint, identity, &stored.secret_hash, &stored.organization_id);
                 Ok(stored.organization_id)
             }
             _ => {
-                self.throttle.record_failure(identity);
+                attempt.failed();
                 Err(invalid_credentials())
             }
         }

@@ -1,6 +1,9 @@
 //! Throttling of repeated credential failures per identity: after `limit` failures within `window`, the
 //! identity is refused (429) until the window ends, without spending Argon2 on it. Unknown identities are
 //! throttled exactly like known ones, so the throttle reveals nothing either.
+//!
+//! Attempts still being checked count against the limit too ([`FailureThrottle::begin`] reserves one), so a
+//! burst of parallel guesses cannot all pass the check before the first failure is recorded.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,6 +15,7 @@ const MAX_TRACKED: usize = 100_000;
 
 struct Failures {
     count: u32,
+    in_flight: u32,
     window_start: Instant,
 }
 
@@ -34,44 +38,83 @@ impl FailureThrottle {
         Self { limit, window, failures: Mutex::new(HashMap::new()) }
     }
 
-    /// `Err(retry_after)` while `identity` is locked out.
-    pub fn check(&self, identity: &str) -> Result<(), Duration> {
+    /// Reserves an attempt for `identity`, or `Err(retry_after)` while failures and attempts in flight
+    /// together reach the limit. The returned guard must be settled with `failed` or `succeeded`; dropped
+    /// unsettled (the check could not be made), it just releases the reservation.
+    pub fn begin<'a>(&'a self, identity: &'a str) -> Result<Attempt<'a>, Duration> {
         if self.limit == 0 {
-            return Ok(());
-        }
-        let failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match failures.get(identity) {
-            Some(entry) if entry.count >= self.limit => {
-                let ends = entry.window_start + self.window;
-                let now = Instant::now();
-                if ends > now { Err(ends - now) } else { Ok(()) }
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub fn record_failure(&self, identity: &str) {
-        if self.limit == 0 {
-            return;
+            return Ok(Attempt { throttle: self, identity, settled: true });
         }
         let now = Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if failures.len() >= MAX_TRACKED && !failures.contains_key(identity) {
-            failures.retain(|_, entry| now.duration_since(entry.window_start) < self.window);
+            failures.retain(|_, entry| entry.in_flight > 0 || now.duration_since(entry.window_start) < self.window);
             if failures.len() >= MAX_TRACKED {
-                return;
+                // Untracked: still bounded by the Argon2 pool.
+                return Ok(Attempt { throttle: self, identity, settled: true });
             }
         }
-        let entry = failures.entry(identity.to_owned()).or_insert(Failures { count: 0, window_start: now });
+        let entry =
+            failures.entry(identity.to_owned()).or_insert(Failures { count: 0, in_flight: 0, window_start: now });
         if now.duration_since(entry.window_start) >= self.window {
-            *entry = Failures { count: 0, window_start: now };
+            entry.count = 0;
+            entry.window_start = now;
         }
-        entry.count += 1;
+        if entry.count + entry.in_flight >= self.limit {
+            let remaining = (entry.window_start + self.window).saturating_duration_since(now);
+            // Locked by attempts still in flight rather than by failures: retry soon.
+            return Err(if entry.count >= self.limit { remaining } else { Duration::from_secs(1) });
+        }
+        entry.in_flight += 1;
+        Ok(Attempt { throttle: self, identity, settled: false })
     }
 
-    pub fn record_success(&self, identity: &str) {
+    fn settle(&self, identity: &str, failed: bool) {
         let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        failures.remove(identity);
+        let Some(entry) = failures.get_mut(identity) else { return };
+        entry.in_flight = entry.in_flight.saturating_sub(1);
+        if failed {
+            entry.count += 1;
+        } else if entry.in_flight == 0 && entry.count == 0 {
+            failures.remove(identity);
+        }
+    }
+
+    fn clear(&self, identity: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = failures.get_mut(identity) {
+            entry.in_flight = entry.in_flight.saturating_sub(1);
+            entry.count = 0;
+        }
+    }
+}
+
+/// One reserved attempt of an identity.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    throttle: &'a FailureThrottle,
+    identity: &'a str,
+    settled: bool,
+}
+
+impl Attempt<'_> {
+    pub fn failed(mut self) {
+        self.settled = true;
+        self.throttle.settle(self.identity, true);
+    }
+
+    /// A success clears the identity's failures.
+    pub fn succeeded(mut self) {
+        self.settled = true;
+        self.throttle.clear(self.identity);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.throttle.settle(self.identity, false);
+        }
     }
 }
 
@@ -79,29 +122,41 @@ impl FailureThrottle {
 mod tests {
     use super::*;
 
+    fn fail(throttle: &FailureThrottle, identity: &str) {
+        throttle.begin(identity).expect("not locked").failed();
+    }
+
     #[test]
     fn an_identity_is_locked_after_the_limit_and_only_that_identity() {
         let throttle = FailureThrottle::new(3, Duration::from_mins(1));
-        for _ in 0..2 {
-            throttle.record_failure("victim");
-        }
-        assert!(throttle.check("victim").is_ok());
-        throttle.record_failure("victim");
-        let retry_after = throttle.check("victim").expect_err("locked");
+        fail(&throttle, "victim");
+        fail(&throttle, "victim");
+        drop(throttle.begin("victim").expect("one more try"));
+        fail(&throttle, "victim");
+        let retry_after = throttle.begin("victim").expect_err("locked");
         assert!(retry_after <= Duration::from_mins(1) && retry_after > Duration::from_secs(50));
-        assert!(throttle.check("someone-else").is_ok());
+        assert!(throttle.begin("someone-else").is_ok());
+    }
+
+    #[test]
+    fn attempts_in_flight_count_so_a_parallel_burst_cannot_pass_the_limit() {
+        let throttle = FailureThrottle::new(3, Duration::from_mins(1));
+        let burst: Vec<_> = (0..10).filter_map(|_| throttle.begin("victim").ok()).collect();
+        assert_eq!(burst.len(), 3, "only as many attempts as the limit allows at once");
+        burst.into_iter().for_each(Attempt::failed);
+        assert!(throttle.begin("victim").is_err());
     }
 
     #[test]
     fn a_success_clears_the_count_and_the_lock_ends_with_its_window() {
         let throttle = FailureThrottle::new(2, Duration::from_millis(50));
-        throttle.record_failure("a");
-        throttle.record_success("a");
-        throttle.record_failure("a");
-        assert!(throttle.check("a").is_ok());
-        throttle.record_failure("a");
-        assert!(throttle.check("a").is_err());
+        fail(&throttle, "a");
+        throttle.begin("a").expect("free").succeeded();
+        fail(&throttle, "a");
+        assert!(throttle.begin("a").is_ok());
+        fail(&throttle, "a");
+        assert!(throttle.begin("a").is_err());
         std::thread::sleep(Duration::from_millis(60));
-        assert!(throttle.check("a").is_ok());
+        assert!(throttle.begin("a").is_ok());
     }
 }

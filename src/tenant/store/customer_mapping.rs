@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use super::directory::{customer_organizations_under, placeholder, subtree_cte};
-use super::{TenantStore, record_event};
+use super::{IdempotencyKey, Recorded, TenantStore, record_event};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
 use crate::tenant::model::{AcronisTenantId, EventKind};
@@ -146,8 +146,9 @@ impl TenantStore {
         partner: AcronisTenantId,
         changes: &[CustomerMappingChange],
         datacenter_url: Option<String>,
-    ) -> Result<(), TenantError> {
-        self.write(|tx| {
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Recorded<()>, TenantError> {
+        self.write_once(key, |tx| {
             let (changes, datacenter_url) = (changes.to_vec(), datacenter_url.clone());
             Box::pin(async move { write_customer_mappings_in(tx, partner, &changes, datacenter_url).await })
         })
@@ -156,17 +157,32 @@ impl TenantStore {
 }
 
 /// The partner record of `partner`, which must be enabled (by mapping or by mirroring).
-pub(super) async fn enabled_partner<C: ConnectionTrait>(
-    db: &C,
+async fn enabled_partner<C: ConnectionTrait>(db: &C, partner: AcronisTenantId) -> Result<tenant::Model, TenantError> {
+    enabled_partner_query(partner)
+        .one(db)
+        .await?
+        .ok_or_else(|| TenantError::PermissionDenied("The CyberApp is not enabled for this partner.".into()))
+}
+
+/// [`enabled_partner`] for a write: the row is held `FOR SHARE`, so a concurrent reset (which takes it
+/// `FOR UPDATE`) either waits for this write or runs first and makes it refuse; mappings cannot slip in
+/// behind a reset.
+async fn enabled_partner_for_write(
+    tx: &DatabaseTransaction,
     partner: AcronisTenantId,
 ) -> Result<tenant::Model, TenantError> {
+    enabled_partner_query(partner)
+        .lock_shared()
+        .one(tx)
+        .await?
+        .ok_or_else(|| TenantError::PermissionDenied("The CyberApp is not enabled for this partner.".into()))
+}
+
+fn enabled_partner_query(partner: AcronisTenantId) -> sea_orm::Select<tenant::Entity> {
     tenant::Entity::find()
         .filter(tenant::Column::AcronisTenantId.eq(partner.to_string()))
         .filter(tenant::Column::Kind.eq(TenantKind::Partner))
         .filter(tenant::Column::State.eq(EnablementState::Enabled))
-        .one(db)
-        .await?
-        .ok_or_else(|| TenantError::PermissionDenied("The CyberApp is not enabled for this partner.".into()))
 }
 
 async fn write_customer_mappings_in(
@@ -175,7 +191,7 @@ async fn write_customer_mappings_in(
     changes: &[CustomerMappingChange],
     datacenter_url: Option<String>,
 ) -> Result<(), TenantError> {
-    let partner_record = enabled_partner(tx, partner).await?;
+    let partner_record = enabled_partner_for_write(tx, partner).await?;
     let partner_id = partner.to_string();
     let customers: HashMap<String, String> =
         customer_organizations_under(tx, &partner_record.vendor_tenant_id).await?.into_iter().collect();
@@ -191,8 +207,15 @@ async fn write_customer_mappings_in(
             .lock_exclusive()
             .one(tx)
             .await?;
+        // A customer already mapped by another partner (e.g. a separately enabled nested reseller) is theirs.
+        let mapped_elsewhere = |record: &tenant::Model| {
+            record.acronis_tenant_id.is_some()
+                && record.partner_acronis_tenant_id.as_deref() != Some(partner_id.as_str())
+        };
         if let Some(current) = &current
-            && (current.kind != TenantKind::Customer || current.enablement_method != EnablementMethod::Mapped)
+            && (current.kind != TenantKind::Customer
+                || current.enablement_method != EnablementMethod::Mapped
+                || mapped_elsewhere(current))
         {
             return Err(TenantError::PermissionDenied(format!(
                 "\"{}\" is used by another enablement and cannot be mapped; nothing was mapped.",
@@ -210,7 +233,7 @@ async fn write_customer_mappings_in(
                 if current.as_ref().is_some_and(|c| c.acronis_tenant_id.as_deref() == Some(acronis.as_str())) {
                     continue;
                 }
-                release_for_remap(tx, &acronis, &customers).await?;
+                release_for_remap(tx, &acronis, &partner_id).await?;
                 map_customer(tx, current, change, name, &acronis, &partner_id, datacenter_url.clone()).await?;
             }
         }
@@ -218,13 +241,9 @@ async fn write_customer_mappings_in(
     Ok(())
 }
 
-/// Frees `acronis` when another customer *of the same partner* holds it (a remap replaces the old pair);
+/// Frees `acronis` when another customer mapped by *this* partner holds it (a remap replaces the old pair);
 /// refuses when anyone else holds it.
-async fn release_for_remap(
-    tx: &DatabaseTransaction,
-    acronis: &str,
-    customers: &HashMap<String, String>,
-) -> Result<(), TenantError> {
+async fn release_for_remap(tx: &DatabaseTransaction, acronis: &str, partner_id: &str) -> Result<(), TenantError> {
     let holder =
         tenant::Entity::find().filter(tenant::Column::AcronisTenantId.eq(acronis)).lock_exclusive().one(tx).await?;
     match holder {
@@ -232,7 +251,7 @@ async fn release_for_remap(
         Some(holder)
             if holder.kind == TenantKind::Customer
                 && holder.enablement_method == EnablementMethod::Mapped
-                && customers.contains_key(&holder.vendor_tenant_id) =>
+                && holder.partner_acronis_tenant_id.as_deref() == Some(partner_id) =>
         {
             unmap_customer(tx, holder).await
         }

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{TenantStore, record_event};
+use super::{IdempotencyKey, Recorded, TenantStore, record_event};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
 use crate::tenant::model::{AcronisTenantId, EventKind, Settings};
@@ -45,8 +45,9 @@ impl TenantStore {
         enabled: &[MirroredCustomer],
         disabled: &[AcronisTenantId],
         datacenter_url: Option<String>,
-    ) -> Result<(), TenantError> {
-        self.write(|tx| {
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Recorded<()>, TenantError> {
+        self.write_once(key, |tx| {
             let (enabled, disabled, datacenter_url) = (enabled.to_vec(), disabled.to_vec(), datacenter_url.clone());
             Box::pin(async move {
                 ensure_partner_not_disabled(tx, partner).await?;

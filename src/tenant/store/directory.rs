@@ -9,6 +9,7 @@ use sea_orm::{
     FromQueryResult, PaginatorTrait, QueryFilter, QuerySelect, Statement,
 };
 
+use super::cascade::disable_customers_of;
 use super::{TenantStore, record_event};
 use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::{self, EnablementMethod};
@@ -41,6 +42,8 @@ pub struct CredentialImport {
     pub identity: String,
     pub organization_id: String,
     pub secret_hash: Option<String>,
+    /// For an unchanged credential: the stored hash that was found to match, which must still be stored.
+    pub unchanged_hash: Option<String>,
 }
 
 impl std::fmt::Debug for CredentialImport {
@@ -53,7 +56,7 @@ impl std::fmt::Debug for CredentialImport {
 }
 
 /// What an import changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImportSummary {
     pub organizations_changed: usize,
     pub credentials_changed: usize,
@@ -190,7 +193,10 @@ async fn check_placement(tx: &DatabaseTransaction, upsert: &OrganizationUpsert) 
             }
         };
     };
+    // Ancestors are read FOR SHARE: a concurrent move or kind change of any of them (which takes FOR UPDATE)
+    // waits, so two moves cannot together build a cycle, and a partner cannot turn customer under a new child.
     let mut ancestor = organization::Entity::find_by_id(parent_id)
+        .lock_shared()
         .one(tx)
         .await?
         .ok_or_else(|| TenantError::Conflict(format!("parent organization \"{parent_id}\" does not exist")))?;
@@ -208,6 +214,7 @@ async fn check_placement(tx: &DatabaseTransaction, upsert: &OrganizationUpsert) 
         }
         let Some(next) = ancestor.parent_id.clone() else { return Ok(()) };
         ancestor = organization::Entity::find_by_id(&next)
+            .lock_shared()
             .one(tx)
             .await?
             .ok_or_else(|| TenantError::Conflict(format!("organization \"{next}\" vanished")))?;
@@ -264,6 +271,9 @@ async fn delete_organization_in(tx: &DatabaseTransaction, id: &str) -> Result<Ve
         .one(tx)
         .await?;
     if let Some(mapping) = mapping {
+        if let (tenant::TenantKind::Partner, Some(acronis)) = (mapping.kind, mapping.acronis_tenant_id.as_deref()) {
+            disable_customers_of(tx, acronis, id).await?;
+        }
         if mapping.acronis_tenant_id.is_some() {
             let kind = match mapping.kind {
                 tenant::TenantKind::Partner => EventKind::PartnerUnmapped,
@@ -316,7 +326,12 @@ async fn set_credentials_in(
 async fn ensure_credential_owner(tx: &DatabaseTransaction, entry: &CredentialImport) -> Result<(), TenantError> {
     let stored = credential::Entity::find_by_id(&entry.identity).one(tx).await?;
     match stored {
-        Some(stored) if stored.organization_id == entry.organization_id => Ok(()),
+        Some(stored)
+            if stored.organization_id == entry.organization_id
+                && entry.unchanged_hash.as_deref() == Some(stored.secret_hash.as_str()) =>
+        {
+            Ok(())
+        }
         _ => Err(TenantError::Conflict("changed while the import was prepared; run it again".into())),
     }
 }
@@ -361,12 +376,13 @@ pub(super) async fn customer_organizations_under<C: ConnectionTrait>(
 }
 
 /// `WITH RECURSIVE subtree(id, name, kind)`: every organization below the one bound as the first parameter.
-/// Each step is an index lookup on `organizations.parent_id`.
+/// Each step is an index lookup on `organizations.parent_id`. `UNION` (not `UNION ALL`) ends the walk even
+/// if the tree were ever corrupted into a cycle.
 pub(super) fn subtree_cte(backend: DbBackend) -> String {
     format!(
         "WITH RECURSIVE subtree(id, name, kind) AS (
              SELECT id, name, kind FROM organizations WHERE parent_id = {}
-             UNION ALL
+             UNION
              SELECT o.id, o.name, o.kind FROM organizations o JOIN subtree s ON o.parent_id = s.id
          )",
         placeholder(backend, 1)

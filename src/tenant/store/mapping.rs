@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::cascade::disable_customers_of;
-use super::{TenantStore, record_event};
+use super::{IdempotencyKey, Recorded, TenantStore, record_event};
 use crate::db::entity::organization;
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
@@ -32,8 +32,9 @@ impl TenantStore {
         organization: &organization::Model,
         acronis: AcronisTenantId,
         datacenter_url: Option<String>,
-    ) -> Result<(), TenantError> {
-        self.write(|tx| {
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Recorded<()>, TenantError> {
+        self.write_once(key, |tx| {
             let (organization, datacenter_url) = (organization.clone(), datacenter_url.clone());
             Box::pin(async move { map_partner_in(tx, &organization, acronis, datacenter_url).await })
         })
@@ -42,8 +43,13 @@ impl TenantStore {
 
     /// Removes the mapping of `acronis` (which must be `organization_id`'s) and every customer mapping under
     /// the organization; returns how many customer mappings it removed. Not mapped: nothing to do.
-    pub async fn unmap_partner(&self, organization_id: &str, acronis: AcronisTenantId) -> Result<u64, TenantError> {
-        self.write(|tx| {
+    pub async fn unmap_partner(
+        &self,
+        organization_id: &str,
+        acronis: AcronisTenantId,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Recorded<u64>, TenantError> {
+        self.write_once(key, |tx| {
             let organization_id = organization_id.to_owned();
             Box::pin(async move { unmap_partner_in(tx, &organization_id, acronis).await })
         })

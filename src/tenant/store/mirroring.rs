@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::cascade::disable_customers_of;
 use super::directory::{OrganizationUpsert, upsert_organization_in};
-use super::{TenantStore, record_event};
+use super::{IdempotencyKey, Recorded, TenantStore, record_event};
 use crate::db::entity::organization::OrganizationKind;
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
@@ -41,8 +41,9 @@ impl TenantStore {
     pub async fn enable_mirrored_partner(
         &self,
         enablement: &MirroredPartnerEnablement,
-    ) -> Result<tenant::Model, TenantError> {
-        self.write(|tx| {
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Recorded<tenant::Model>, TenantError> {
+        self.write_once(key, |tx| {
             let enablement = enablement.clone();
             Box::pin(async move { enable_mirrored_partner_in(tx, &enablement).await })
         })
@@ -51,8 +52,12 @@ impl TenantStore {
 
     /// Disables a mirrored partner and all of its enabled customers; returns how many customers it disabled.
     /// An unknown or already disabled partner is not an error.
-    pub async fn reset_mirrored_partner(&self, id: AcronisTenantId) -> Result<u64, TenantError> {
-        self.write(move |tx| Box::pin(reset_mirrored_partner_in(tx, id))).await
+    pub async fn reset_mirrored_partner(
+        &self,
+        id: AcronisTenantId,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Recorded<u64>, TenantError> {
+        self.write_once(key, move |tx| Box::pin(reset_mirrored_partner_in(tx, id))).await
     }
 }
 

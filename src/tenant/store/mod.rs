@@ -13,12 +13,14 @@ mod cascade;
 mod customer_mapping;
 mod customer_mirroring;
 mod directory;
+mod idempotency;
 mod mapping;
 mod mirroring;
 
 pub use customer_mapping::{CustomerMappingChange, CustomerOrganization};
 pub use customer_mirroring::MirroredCustomer;
 pub use directory::{CredentialImport, DirectoryImport, ImportSummary, OrganizationUpsert};
+pub use idempotency::{IdempotencyKey, Recorded, expire as expire_idempotency_log};
 pub use mirroring::MirroredPartnerEnablement;
 
 use chrono::Utc;
@@ -27,8 +29,12 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use super::error::TenantError;
 use super::model::EventKind;
+use crate::db::entity::callback_request;
 use crate::db::entity::tenant;
 use crate::db::entity::tenant_event;
 
@@ -49,10 +55,30 @@ impl TenantStore {
         &self.db
     }
 
-    /// Runs `work` in a write transaction, committing on `Ok`. A unique-key collision with a concurrent
-    /// writer is retried a bounded number of times before it is reported.
+    /// Runs `work` in a write transaction, committing on `Ok`. A collision with a concurrent writer (a
+    /// unique key, a serialization failure, a deadlock) is retried a bounded number of times.
     pub(super) async fn write<T, F>(&self, work: F) -> Result<T, TenantError>
     where
+        T: Serialize + DeserializeOwned,
+        F: for<'t> Fn(
+            &'t DatabaseTransaction,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Result<T, TenantError>> + Send + 't>>,
+    {
+        self.write_once(None, work).await.map(|recorded| recorded.outcome)
+    }
+
+    /// [`write`](Self::write), applied at most once per callback: with a `key`, the outcome is recorded in
+    /// the same transaction as the change, and a later call with the same `request_id` returns that outcome
+    /// (and the first `response_id`) without running `work` again. The same `request_id` with another body
+    /// is [`TenantError::RequestIdReused`]. The claim is the first statement, so a concurrent duplicate waits
+    /// on it, collides, and on its retry replays the winner's outcome.
+    pub(super) async fn write_once<T, F>(
+        &self,
+        key: Option<&IdempotencyKey>,
+        work: F,
+    ) -> Result<Recorded<T>, TenantError>
+    where
+        T: Serialize + DeserializeOwned,
         F: for<'t> Fn(
             &'t DatabaseTransaction,
         ) -> std::pin::Pin<Box<dyn Future<Output = Result<T, TenantError>> + Send + 't>>,
@@ -64,9 +90,23 @@ impl TenantStore {
         let mut attempt = 1;
         loop {
             let tx = self.db.begin_with_options(options).await?;
-            let outcome = match work(&tx).await {
-                Ok(value) => tx.commit().await.map(|()| value).map_err(TenantError::from),
-                // Dropping the transaction rolls it back.
+            let result = async {
+                if let Some(key) = key {
+                    if let Some(prior) = callback_request::Entity::find_by_id(&key.request_id).one(&tx).await? {
+                        return idempotency::replay(prior, key);
+                    }
+                    idempotency::claim(&tx, key).await?;
+                }
+                let outcome = work(&tx).await?;
+                if let Some(key) = key {
+                    idempotency::record(&tx, key, &outcome).await?;
+                }
+                Ok(Recorded { outcome, response_id: key.map(|key| key.response_id.clone()), replayed: false })
+            }
+            .await;
+            // Dropping the transaction on an error rolls it back.
+            let outcome = match result {
+                Ok(recorded) => tx.commit().await.map(|()| recorded).map_err(TenantError::from),
                 Err(error) => Err(error),
             };
             match outcome {
