@@ -97,6 +97,8 @@ impl App {
             health: HealthClient::new(channel),
             verifier: Arc::new(verifier),
             max_body_bytes: args.max_body_bytes,
+            request_timeout: Duration::from_millis(args.request_timeout_ms),
+            callback_slots: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_callbacks.max(1))),
             dev_jwks,
         });
 

@@ -115,6 +115,14 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Milliseconds a callback may take before it is answered 503 with Retry-After
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+
+    /// Callbacks processed at once; beyond it new ones are shed with 429 and Retry-After at once
+    #[arg(long, env = "MAX_CONCURRENT_CALLBACKS", default_value_t = 512)]
+    pub max_concurrent_callbacks: usize,
+
     /// Seconds a state-changing callback's outcome is kept for replays of its request_id (default 7 days)
     #[arg(long, env = "IDEMPOTENCY_RETENTION_SECS", default_value_t = 7 * 24 * 3600)]
     pub idempotency_retention_secs: u64,

@@ -18,13 +18,23 @@ use super::callbacks::dispatch;
 use super::credentials::check_cyberapp_extra;
 use super::cti::StandardCallback;
 use super::envelope::{Envelope, SuccessResponse, readable_request_id};
-use super::error::GatewayError;
+use super::error::{GatewayError, RETRY_AFTER};
 use super::idempotency::CallbackKey;
 
 pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body: Body) -> Response {
-    let body = match read_body(body, &headers, state.max_body_bytes).await {
-        Ok(body) => body,
-        Err(error) => return error.into_response(),
+    // Shed load before reading anything: the Acronis gateway retries a 429.
+    let Ok(_slot) = state.callback_slots.clone().try_acquire_owned() else {
+        return GatewayError::TooManyRequests {
+            message: "The service is busy; please retry shortly.".into(),
+            retry_after_secs: RETRY_AFTER.as_secs(),
+        }
+        .into_response();
+    };
+    let body = match tokio::time::timeout(state.request_timeout, read_body(body, &headers, state.max_body_bytes)).await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => return error.into_response(),
+        Err(_) => return GatewayError::BadRequest("The request body did not arrive in time.".into()).into_response(),
     };
     let span = tracing::info_span!(
         "callback",
@@ -32,7 +42,13 @@ pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body:
         callback = tracing::field::Empty,
         tenant_id = tracing::field::Empty,
     );
-    let outcome = process(&state, &headers, &body).instrument(span.clone()).await;
+    let outcome =
+        tokio::time::timeout(state.request_timeout, process(&state, &headers, &body).instrument(span.clone()))
+            .await
+            .unwrap_or_else(|_| {
+                // Dropping the work rolls back any transaction it had open; a retry is safe (idempotent).
+                Err(GatewayError::Unavailable("The request did not complete in time; please retry.".into()))
+            });
     let _entered = span.enter();
     match outcome {
         Ok(success) => {

@@ -31,6 +31,10 @@ pub struct GatewayState {
     pub health: HealthClient,
     pub verifier: Arc<RequestVerifier>,
     pub max_body_bytes: usize,
+    /// How long one callback may take before it is answered 503.
+    pub request_timeout: std::time::Duration,
+    /// Slots for callbacks in progress; when none is free, a callback is shed with 429.
+    pub callback_slots: Arc<tokio::sync::Semaphore>,
     /// The development key set served at `/dev/api/idp/v1/keys`, in development mode only.
     pub dev_jwks: Option<Arc<Value>>,
 }

@@ -110,6 +110,8 @@ impl TestApp {
             data_dir: PathBuf::from(data_dir.path()),
             max_body_bytes: 1024 * 1024,
             idempotency_retention_secs: 7 * 24 * 3600,
+            request_timeout_ms: 10_000,
+            max_concurrent_callbacks: 512,
             shutdown_timeout_secs: 5,
         };
         configure(&mut args);

@@ -12,6 +12,7 @@ mod fake_idp;
 mod helpers;
 mod idempotency;
 mod large_partner;
+mod limits;
 mod mirrored_partner;
 mod partner_mapping;
 mod service;
