@@ -31,6 +31,8 @@ pub struct App {
     http_listener: TcpListener,
     grpc_listener: TcpListener,
     http_router: axum::Router,
+    /// HTTPS settings when TLS_CERT_FILE/TLS_KEY_FILE are given.
+    tls: Option<Arc<rustls::ServerConfig>>,
     grpc_routes: Routes,
     health: HealthReporter,
     db: DatabaseConnection,
@@ -49,6 +51,16 @@ impl std::fmt::Debug for App {
 
 impl App {
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
+        let tls = match (&args.tls_cert_file, &args.tls_key_file) {
+            (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+            (None, None) => None,
+            _ => anyhow::bail!("TLS_CERT_FILE and TLS_KEY_FILE go together"),
+        };
+        if tls.is_some() && args.acgw.dev_mode {
+            anyhow::bail!(
+                "development mode (ACGW_DEV_MODE) refuses to run with TLS settings: it is never for production"
+            );
+        }
         let mut verifier = RequestVerifier::new(&VerifierSettings {
             trusted_issuers: args.acgw.trusted_issuers.clone(),
             endpoint_allow_list: args.acgw.endpoint_allow_list(),
@@ -106,6 +118,7 @@ impl App {
             http_listener,
             grpc_listener,
             http_router,
+            tls,
             grpc_routes,
             health,
             db,
@@ -129,13 +142,12 @@ impl App {
         let watcher = tokio::spawn(readiness::watch(self.db.clone(), self.health, shutdown.clone()));
         let sweeper = tokio::spawn(maintenance::sweep(self.db.clone(), self.idempotency_retention, shutdown.clone()));
 
-        let http = axum::serve(self.http_listener, self.http_router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let http = serve_http(self.http_listener, self.http_router, self.tls, shutdown.clone(), self.shutdown_timeout);
         let grpc = tonic::transport::Server::builder()
             .add_routes(self.grpc_routes)
             .serve_with_incoming_shutdown(TcpIncoming::from(self.grpc_listener), shutdown.clone().cancelled_owned());
         let servers = async {
-            let (http, grpc) = tokio::join!(http.into_future(), grpc);
+            let (http, grpc) = tokio::join!(http, grpc);
             http.context("HTTP server failed")?;
             grpc.context("gRPC server failed")
         };
@@ -157,6 +169,27 @@ impl App {
         tracing::info!("stopped");
         outcome
     }
+}
+
+/// Serves the gateway, over HTTPS when `tls` is given, until `shutdown`; then drains for up to `drain`.
+async fn serve_http(
+    listener: TcpListener,
+    router: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let Some(tls) = tls else {
+        return axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+    };
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        stopper.graceful_shutdown(Some(drain));
+    });
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+    axum_server::from_tcp_rustls(listener.into_std()?, config)?.handle(handle).serve(router.into_make_service()).await
 }
 
 /// Cancels the returned token on SIGTERM or SIGINT.

@@ -30,6 +30,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once at start-up; boxing the settings buys nothing")]
 pub enum Command {
     /// Apply pending migrations (unless --no-migrate), then serve HTTP and gRPC until SIGTERM or SIGINT.
     Serve(ServeArgs),
@@ -106,6 +107,14 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub credentials: CredentialArgs,
+
+    /// PEM certificate chain: with TLS_KEY_FILE, the gateway serves HTTPS (TLS 1.3 only)
+    #[arg(long, env = "TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of TLS_CERT_FILE
+    #[arg(long, env = "TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
 
     /// Directory for files the service keeps beside the database (the development signing key)
     #[arg(long, env = "DATA_DIR", default_value = ".")]

@@ -43,6 +43,37 @@ impl Drop for TestApp {
     }
 }
 
+/// The test defaults: loopback ports chosen by the OS, `issuer` trusted, production-like limits.
+pub fn serve_args(database_url: &str, issuer: &str) -> ServeArgs {
+    ServeArgs {
+        database: DatabaseArgs { database_url: database_url.to_owned() },
+        http_addr: "127.0.0.1:0".parse().expect("addr"),
+        grpc_addr: "127.0.0.1:0".parse().expect("addr"),
+        no_migrate: false,
+        acgw: AcgwArgs {
+            trusted_issuers: vec![issuer.to_owned()],
+            endpoint_ids: Vec::new(),
+            clock_leeway_secs: 60,
+            dev_mode: false,
+            jwks_refetch_interval_secs: 15,
+        },
+        credentials: CredentialArgs {
+            credential_cache_ttl_secs: 60,
+            credential_failure_limit: 5,
+            credential_lockout_secs: 60,
+            argon2_max_concurrency: 0,
+        },
+        tls_cert_file: None,
+        tls_key_file: None,
+        data_dir: std::env::temp_dir(),
+        max_body_bytes: 1024 * 1024,
+        idempotency_retention_secs: 7 * 24 * 3600,
+        request_timeout_ms: 10_000,
+        max_concurrent_callbacks: 512,
+        shutdown_timeout_secs: 5,
+    }
+}
+
 /// A response as the tests look at it.
 #[derive(Debug)]
 pub struct TestResponse {
@@ -89,31 +120,8 @@ impl TestApp {
     async fn start(database: TestDatabase, configure: impl FnOnce(&mut ServeArgs)) -> Self {
         let idp = FakeIdp::start().await;
         let data_dir = tempfile::tempdir().expect("tempdir");
-        let mut args = ServeArgs {
-            database: DatabaseArgs { database_url: database.url.clone() },
-            http_addr: "127.0.0.1:0".parse().expect("addr"),
-            grpc_addr: "127.0.0.1:0".parse().expect("addr"),
-            no_migrate: false,
-            acgw: AcgwArgs {
-                trusted_issuers: vec![idp.issuer.clone()],
-                endpoint_ids: Vec::new(),
-                clock_leeway_secs: 60,
-                dev_mode: false,
-                jwks_refetch_interval_secs: 15,
-            },
-            credentials: CredentialArgs {
-                credential_cache_ttl_secs: 60,
-                credential_failure_limit: 5,
-                credential_lockout_secs: 60,
-                argon2_max_concurrency: 0,
-            },
-            data_dir: PathBuf::from(data_dir.path()),
-            max_body_bytes: 1024 * 1024,
-            idempotency_retention_secs: 7 * 24 * 3600,
-            request_timeout_ms: 10_000,
-            max_concurrent_callbacks: 512,
-            shutdown_timeout_secs: 5,
-        };
+        let mut args = serve_args(&database.url, &idp.issuer);
+        args.data_dir = PathBuf::from(data_dir.path());
         configure(&mut args);
         let app = App::build(&args).await.expect("app builds");
         let base_url = format!("http://{}", app.http_addr());

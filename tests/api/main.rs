@@ -16,4 +16,5 @@ mod limits;
 mod mirrored_partner;
 mod partner_mapping;
 mod service;
+mod tls;
 mod verification;
