@@ -9,6 +9,7 @@ mod directory;
 mod enablement_methods;
 mod envelope;
 mod fake_idp;
+mod faults;
 mod helpers;
 mod idempotency;
 mod large_partner;

@@ -146,14 +146,14 @@ async fn without_development_mode_there_is_no_key_set_route_and_dev_tokens_are_r
 
 /// The binary, started as an operator would: `serve` with the environment only. Its log (debug level, JSON)
 /// goes to `service.log` in the data directory.
-struct Service {
+pub struct Service {
     child: Child,
-    http_port: u16,
+    pub http_port: u16,
     log_path: std::path::PathBuf,
 }
 
 impl Service {
-    fn start(database_url: &str, data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Self {
+    pub fn start(database_url: &str, data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Self {
         let http_port = free_port();
         let grpc_port = free_port();
         let log_path = data_dir.join("service.log");
@@ -175,11 +175,11 @@ impl Service {
         Self { child, http_port, log_path }
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).expect("log readable")
     }
 
-    fn dev_token(&self, data_dir: &std::path::Path) -> String {
+    pub fn dev_token(&self, data_dir: &std::path::Path) -> String {
         let output = Command::new(env!("CARGO_BIN_EXE_cyberapp-tenants"))
             .args(["dev", "token", "--endpoint-id", crate::helpers::ENDPOINT_ID])
             .env("HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
@@ -190,12 +190,12 @@ impl Service {
         String::from_utf8(output.stdout).expect("utf8").trim().to_owned()
     }
 
-    fn signal(&self, signal: &str) {
+    pub fn signal(&self, signal: &str) {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill").args([signal, &pid]).status().expect("kill").success());
     }
 
-    async fn wait_until_ready(&self) -> Duration {
+    pub async fn wait_until_ready(&self) -> Duration {
         let started = Instant::now();
         let url = format!("http://127.0.0.1:{}/readyz", self.http_port);
         while started.elapsed() < Duration::from_secs(30) {
@@ -209,12 +209,12 @@ impl Service {
         panic!("binary did not become ready");
     }
 
-    fn terminate(&mut self) -> std::process::ExitStatus {
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
         self.signal("-TERM");
         self.wait_for_exit()
     }
 
-    fn wait_for_exit(&mut self) -> std::process::ExitStatus {
+    pub fn wait_for_exit(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -233,7 +233,7 @@ impl Drop for Service {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 

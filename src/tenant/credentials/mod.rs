@@ -77,19 +77,19 @@ impl CredentialVerifier {
     pub async fn verify(&self, store: &TenantStore, identity: &str, secrets_json: &str) -> Result<String, TenantError> {
         let canonical = hashing::canonical_secrets(secrets_json)
             .ok_or_else(|| TenantError::Unauthenticated("The credential secrets must be a JSON object.".into()))?;
+        let stored = store.credential(identity).await?;
+        let fingerprint = self.cache.fingerprint(identity, &canonical);
+        // A remembered success can only hold the right secret, so it needs no throttle slot: a burst of
+        // callbacks with good credentials is never shed once one of them was checked.
+        if let Some(stored) = &stored
+            && let Some(organization) = self.cache.lookup(&fingerprint, &stored.secret_hash)
+        {
+            return Ok(organization);
+        }
         let attempt = self.throttle.begin(identity).map_err(|retry_after| TenantError::Throttled {
             reason: "Too many failed attempts with these credentials; please wait before trying again.",
             retry_after,
         })?;
-        let stored = store.credential(identity).await?;
-        let fingerprint = self.cache.fingerprint(identity, &canonical);
-        if let Some(stored) = &stored
-            && let Some(organization) = self.cache.lookup(&fingerprint, &stored.secret_hash)
-        {
-            attempt.succeeded();
-            return Ok(organization);
-        }
-
         let against = stored.as_ref().map_or_else(|| self.dummy_hash.clone(), |s| s.secret_hash.clone());
         let matches = self.run_hashing(move || hashing::verify(&canonical, &against)).await?;
         match stored {

@@ -164,15 +164,15 @@ async fn enabled_partner<C: ConnectionTrait>(db: &C, partner: AcronisTenantId) -
         .ok_or_else(|| TenantError::PermissionDenied("The CyberApp is not enabled for this partner.".into()))
 }
 
-/// [`enabled_partner`] for a write: the row is held `FOR SHARE`, so a concurrent reset (which takes it
-/// `FOR UPDATE`) either waits for this write or runs first and makes it refuse; mappings cannot slip in
-/// behind a reset.
+/// [`enabled_partner`] for a write: the partner row is the lock for all of its customers. Held `FOR UPDATE`
+/// (as resets hold it), it serializes a partner's mapping writes and resets: mappings cannot slip in behind
+/// a reset, and concurrent writes cannot deadlock on customer rows taken in different orders.
 async fn enabled_partner_for_write(
     tx: &DatabaseTransaction,
     partner: AcronisTenantId,
 ) -> Result<tenant::Model, TenantError> {
     enabled_partner_query(partner)
-        .lock_shared()
+        .lock_exclusive()
         .one(tx)
         .await?
         .ok_or_else(|| TenantError::PermissionDenied("The CyberApp is not enabled for this partner.".into()))

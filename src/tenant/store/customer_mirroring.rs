@@ -65,11 +65,12 @@ impl TenantStore {
 }
 
 /// Customers cannot be enabled under a partner that disabled the CyberApp. A partner without any record is
-/// an explicit partner, which is fine.
+/// an explicit partner, which is fine. The partner row, when there is one, is locked `FOR UPDATE`: it
+/// serializes the partner's customer writes and resets.
 async fn ensure_partner_not_disabled(tx: &DatabaseTransaction, partner: AcronisTenantId) -> Result<(), TenantError> {
     let record = tenant::Entity::find()
         .filter(tenant::Column::AcronisTenantId.eq(partner.to_string()))
-        .lock_shared()
+        .lock_exclusive()
         .one(tx)
         .await?;
     match record {

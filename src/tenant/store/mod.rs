@@ -39,7 +39,7 @@ use crate::db::entity::tenant;
 use crate::db::entity::tenant_event;
 
 /// How often a write transaction is tried when it collides with a concurrent one.
-const WRITE_ATTEMPTS: usize = 3;
+const WRITE_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub struct TenantStore {
@@ -114,6 +114,9 @@ impl TenantStore {
                     if is_collision(db_error) && attempt < WRITE_ATTEMPTS =>
                 {
                     tracing::debug!(attempt, "write collided with a concurrent one; retrying");
+                    // A short, growing, jittered pause lets the winner finish instead of colliding again.
+                    let jitter = u64::from(rand_core::RngCore::next_u32(&mut rand_core::OsRng) % 10);
+                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt) * 10 + jitter)).await;
                     attempt += 1;
                 }
                 other => return other,
