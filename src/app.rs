@@ -127,6 +127,11 @@ impl App {
         })
     }
 
+    /// The gateway's router, to drive it in-process (the fuzz target does) rather than over its port.
+    pub fn router(&self) -> axum::Router {
+        self.http_router.clone()
+    }
+
     pub fn http_addr(&self) -> SocketAddr {
         self.http_listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }

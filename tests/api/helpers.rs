@@ -171,7 +171,7 @@ impl TestApp {
         self.post_with_headers(serde_json::to_vec(body).expect("json"), &all).await
     }
 
-    async fn post_with_headers(&self, body: Vec<u8>, headers: &[(&str, String)]) -> TestResponse {
+    pub async fn post_with_headers(&self, body: Vec<u8>, headers: &[(&str, String)]) -> TestResponse {
         let mut request =
             self.http.post(format!("{}/callback", self.base_url)).header("content-type", "application/json").body(body);
         for (name, value) in headers {

@@ -11,6 +11,7 @@ mod envelope;
 mod fake_idp;
 mod faults;
 mod helpers;
+mod hostile_input;
 mod idempotency;
 mod large_partner;
 mod limits;
