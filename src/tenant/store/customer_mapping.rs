@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use super::directory::{customer_organizations_under, placeholder, subtree_cte};
-use super::{IdempotencyKey, Recorded, TenantStore, record_event};
+use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
 use crate::tenant::model::{AcronisTenantId, EventKind};
@@ -283,19 +283,15 @@ async fn map_customer(
             update.update(tx).await?
         }
         None => {
-            tenant::ActiveModel {
-                vendor_tenant_id: Set(change.vendor_tenant_id.clone()),
-                acronis_tenant_id: Set(Some(acronis.to_owned())),
-                kind: Set(TenantKind::Customer),
-                enablement_method: Set(EnablementMethod::Mapped),
-                state: Set(EnablementState::Enabled),
-                partner_acronis_tenant_id: Set(Some(partner_id.to_owned())),
-                name: Set(Some(name.to_owned())),
-                settings_json: Set(None),
-                datacenter_url: Set(datacenter_url),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
+            NewTenant {
+                vendor_tenant_id: change.vendor_tenant_id.clone(),
+                acronis_tenant_id: acronis.to_owned(),
+                kind: TenantKind::Customer,
+                method: EnablementMethod::Mapped,
+                partner_acronis_tenant_id: Some(partner_id.to_owned()),
+                name: name.to_owned(),
+                settings_json: None,
+                datacenter_url,
             }
             .insert(tx)
             .await?

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{IdempotencyKey, Recorded, TenantStore, record_event};
+use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
 use crate::tenant::model::{AcronisTenantId, EventKind, Settings};
@@ -120,19 +120,15 @@ async fn enable_customer(
     let now = Utc::now();
     let settings = customer.settings.as_ref().map(|s| s.as_json().to_owned());
     let Some(existing) = own_customer(tx, partner, customer.acronis_tenant_id).await? else {
-        let created = tenant::ActiveModel {
-            vendor_tenant_id: Set(Uuid::new_v4().to_string()),
-            acronis_tenant_id: Set(Some(customer.acronis_tenant_id.to_string())),
-            kind: Set(TenantKind::Customer),
-            enablement_method: Set(EnablementMethod::Mirrored),
-            state: Set(EnablementState::Enabled),
-            partner_acronis_tenant_id: Set(Some(partner.to_string())),
-            name: Set(Some(customer.name.clone())),
-            settings_json: Set(settings),
-            datacenter_url: Set(datacenter_url),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
+        let created = NewTenant {
+            vendor_tenant_id: Uuid::new_v4().to_string(),
+            acronis_tenant_id: customer.acronis_tenant_id.to_string(),
+            kind: TenantKind::Customer,
+            method: EnablementMethod::Mirrored,
+            partner_acronis_tenant_id: Some(partner.to_string()),
+            name: customer.name.clone(),
+            settings_json: settings,
+            datacenter_url,
         }
         .insert(tx)
         .await?;

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::cascade::disable_customers_of;
-use super::{IdempotencyKey, Recorded, TenantStore, record_event};
+use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event};
 use crate::db::entity::organization;
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
@@ -112,19 +112,15 @@ async fn map_partner_in(
             update.update(tx).await?
         }
         None => {
-            tenant::ActiveModel {
-                vendor_tenant_id: Set(organization.id.clone()),
-                acronis_tenant_id: Set(Some(acronis_id)),
-                kind: Set(TenantKind::Partner),
-                enablement_method: Set(EnablementMethod::Mapped),
-                state: Set(EnablementState::Enabled),
-                partner_acronis_tenant_id: Set(None),
-                name: Set(Some(organization.name.clone())),
-                settings_json: Set(None),
-                datacenter_url: Set(datacenter_url),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
+            NewTenant {
+                vendor_tenant_id: organization.id.clone(),
+                acronis_tenant_id: acronis_id,
+                kind: TenantKind::Partner,
+                method: EnablementMethod::Mapped,
+                partner_acronis_tenant_id: None,
+                name: organization.name.clone(),
+                settings_json: None,
+                datacenter_url,
             }
             .insert(tx)
             .await?

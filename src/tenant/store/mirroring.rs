@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::cascade::disable_customers_of;
 use super::directory::{OrganizationUpsert, upsert_organization_in};
-use super::{IdempotencyKey, Recorded, TenantStore, record_event};
+use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event};
 use crate::db::entity::organization::OrganizationKind;
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
@@ -77,19 +77,15 @@ async fn enable_mirrored_partner_in(
         .await?;
 
     let Some(existing) = existing else {
-        let created = tenant::ActiveModel {
-            vendor_tenant_id: Set(Uuid::new_v4().to_string()),
-            acronis_tenant_id: Set(Some(acronis_id)),
-            kind: Set(TenantKind::Partner),
-            enablement_method: Set(EnablementMethod::Mirrored),
-            state: Set(EnablementState::Enabled),
-            partner_acronis_tenant_id: Set(None),
-            name: Set(Some(enablement.name.clone())),
-            settings_json: Set(settings),
-            datacenter_url: Set(enablement.datacenter_url.clone()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
+        let created = NewTenant {
+            vendor_tenant_id: Uuid::new_v4().to_string(),
+            acronis_tenant_id: acronis_id,
+            kind: TenantKind::Partner,
+            method: EnablementMethod::Mirrored,
+            partner_acronis_tenant_id: None,
+            name: enablement.name.clone(),
+            settings_json: settings,
+            datacenter_url: enablement.datacenter_url.clone(),
         }
         .insert(tx)
         .await?;

@@ -131,6 +131,42 @@ fn is_collision(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) || super::error::is_lost_race(error)
 }
 
+/// A tenant record to create, enabled from now on. One constructor for every enablement path, so records
+/// are always complete and consistent.
+pub(super) struct NewTenant {
+    pub vendor_tenant_id: String,
+    pub acronis_tenant_id: String,
+    pub kind: tenant::TenantKind,
+    pub method: tenant::EnablementMethod,
+    pub partner_acronis_tenant_id: Option<String>,
+    pub name: String,
+    pub settings_json: Option<String>,
+    pub datacenter_url: Option<String>,
+}
+
+impl NewTenant {
+    pub(super) async fn insert(self, tx: &DatabaseTransaction) -> Result<tenant::Model, DbErr> {
+        use sea_orm::ActiveModelTrait as _;
+        let now = Utc::now();
+        tenant::ActiveModel {
+            vendor_tenant_id: Set(self.vendor_tenant_id),
+            acronis_tenant_id: Set(Some(self.acronis_tenant_id)),
+            kind: Set(self.kind),
+            enablement_method: Set(self.method),
+            state: Set(tenant::EnablementState::Enabled),
+            partner_acronis_tenant_id: Set(self.partner_acronis_tenant_id),
+            name: Set(Some(self.name)),
+            settings_json: Set(self.settings_json),
+            datacenter_url: Set(self.datacenter_url),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(tx)
+        .await
+    }
+}
+
 pub(super) fn event(kind: EventKind, tenant: &tenant::Model) -> tenant_event::ActiveModel {
     tenant_event::ActiveModel {
         kind: Set(kind.as_str().to_owned()),
