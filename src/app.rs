@@ -103,7 +103,12 @@ impl App {
         let credentials = Arc::new(CredentialVerifier::new(&args.credentials.settings()));
         let service = TenantServiceImpl::new(TenantStore::new(db.clone()), credentials);
         let (grpc_routes, health) = grpc::routes(service)?;
+        // The gateway's in-process client uses the routes directly; only the network port asks for the token.
         let channel = grpc::in_process_channel(grpc_routes.clone());
+        let grpc_routes = match &args.grpc_auth_token {
+            Some(token) => crate::grpc_auth::require_token(grpc_routes, token.clone()),
+            None => grpc_routes,
+        };
         let http_router = gateway::router(GatewayState {
             tenants: TenantClient::new(channel.clone()),
             health: HealthClient::new(channel),

@@ -108,6 +108,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub credentials: CredentialArgs,
 
+    /// When set, every gRPC call except health must carry `authorization: Bearer <token>`
+    #[arg(long, env = "GRPC_AUTH_TOKEN", hide_env_values = true)]
+    pub grpc_auth_token: Option<Secret>,
+
     /// PEM certificate chain: with TLS_KEY_FILE, the gateway serves HTTPS (TLS 1.3 only)
     #[arg(long, env = "TLS_CERT_FILE", requires = "tls_key_file")]
     pub tls_cert_file: Option<PathBuf>,
@@ -251,6 +255,30 @@ pub struct DevTokenArgs {
     pub data_dir: PathBuf,
 }
 
+/// A setting that must never be shown: `Debug` prints `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// Hides the password of a URL such as `postgres://user:secret@host/db`.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
@@ -271,6 +299,14 @@ mod tests {
         let shown = format!("{args:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("postgres://app:***@db:5432/tenants"), "{shown}");
+    }
+
+    #[test]
+    fn the_grpc_token_never_appears_in_debug_output() {
+        let cli =
+            Cli::try_parse_from(["cyberapp-tenants", "serve", "--grpc-auth-token", "s3cr3t-token"]).expect("parses");
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("s3cr3t-token"), "{shown}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod devmode;
 pub mod directory_file;
 pub mod gateway;
 pub mod grpc;
+pub mod grpc_auth;
 pub mod telemetry;
 pub mod tenant;
 pub mod tls;

@@ -63,6 +63,7 @@ pub fn serve_args(database_url: &str, issuer: &str) -> ServeArgs {
             credential_lockout_secs: 60,
             argon2_max_concurrency: 0,
         },
+        grpc_auth_token: None,
         tls_cert_file: None,
         tls_key_file: None,
         data_dir: std::env::temp_dir(),

@@ -390,3 +390,38 @@ async fn no_log_line_contains_a_password_or_the_raw_credentials_header() {
         assert!(!log.contains(secret), "{secret:?} reached the log");
     }
 }
+
+#[tokio::test]
+async fn with_grpc_auth_token_every_call_but_health_needs_the_bearer_token() {
+    use cyberapp_tenants::config::Secret;
+    let app =
+        TestApp::spawn_with(|args| args.grpc_auth_token = Some("the-right-token".parse::<Secret>().expect("secret")))
+            .await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.grpc_addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let request = |token: Option<&str>| {
+        let mut request =
+            tonic::Request::new(GetMirroredPartnerStateRequest { acronis_tenant_id: PARTNER_TENANT.into() });
+        if let Some(token) = token {
+            request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("ascii"));
+        }
+        request
+    };
+    let mut client = TenantServiceClient::new(channel.clone());
+    for token in [None, Some("wrong-token"), Some("the-right-token-plus")] {
+        let status = client.get_mirrored_partner_state(request(token)).await.expect_err("refused");
+        assert_eq!(status.code(), Code::Unauthenticated, "{token:?}");
+    }
+    client.get_mirrored_partner_state(request(Some("the-right-token"))).await.expect("accepted");
+
+    app.wait_until_ready().await;
+    let mut health = HealthClient::new(channel);
+    let open = health.check(HealthCheckRequest { service: String::new() }).await.expect("health needs no token");
+    assert_eq!(open.into_inner().status(), ServingStatus::Serving);
+    // The gateway's own client works in-process, without the token.
+    let callback = app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await;
+    assert_eq!(callback.status, 200, "{}", callback.body);
+}
