@@ -95,10 +95,6 @@ pub fn is_lost_race(error: &DbErr) -> bool {
     matches!(sqlx.as_ref(), SqlxError::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")))
 }
 
-fn error_message_reused() -> &'static str {
-    "This request_id was already used for a different request."
-}
-
 impl From<TenantError> for Status {
     fn from(error: TenantError) -> Self {
         match error {
@@ -107,7 +103,7 @@ impl From<TenantError> for Status {
             TenantError::PermissionDenied(message) => Status::permission_denied(message),
             TenantError::Conflict(message) => Status::failed_precondition(message),
             TenantError::Unauthenticated(message) => Status::unauthenticated(message),
-            TenantError::RequestIdReused => Status::already_exists(error_message_reused()),
+            TenantError::RequestIdReused => Status::already_exists(TenantError::RequestIdReused.to_string()),
             TenantError::Throttled { reason, retry_after } => {
                 let mut status = Status::resource_exhausted(reason);
                 // Round up: "retry after 0 seconds" would invite an immediate retry into the same lock.

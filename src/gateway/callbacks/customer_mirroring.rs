@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::super::envelope::Envelope;
 use super::super::error::GatewayError;
 use super::super::idempotency::{CallbackKey, answered_response_id};
-use super::Reply;
+use super::{Reply, stored_settings};
 use crate::grpc::TenantClient;
 use crate::pb;
 
@@ -25,11 +25,7 @@ pub async fn get_state(envelope: &Envelope, mut tenants: TenantClient) -> Result
             item.insert("vendor_tenant_id".into(), customer.vendor_tenant_id.into());
             item.insert("acronis_tenant_id".into(), customer.acronis_tenant_id.into());
             if let Some(settings) = customer.settings_json {
-                let settings = serde_json::from_str(&settings).map_err(|error| {
-                    tracing::error!(%error, "stored settings are not valid JSON");
-                    GatewayError::Internal
-                })?;
-                item.insert("settings".into(), settings);
+                item.insert("settings".into(), stored_settings(&settings)?);
             }
             Ok(Value::Object(item))
         })

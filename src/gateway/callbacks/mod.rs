@@ -30,6 +30,15 @@ impl Reply {
     }
 }
 
+/// Settings come back from the TenantService as JSON text it validated on the way in; text that no longer
+/// parses is a fault of ours (500), logged here.
+fn stored_settings(json: &str) -> Result<Value, GatewayError> {
+    serde_json::from_str(json).map_err(|error| {
+        tracing::error!(%error, "stored settings are not valid JSON");
+        GatewayError::Internal
+    })
+}
+
 /// Runs `callback` against the TenantService; state-changing callbacks carry `key`.
 pub async fn dispatch(
     callback: StandardCallback,

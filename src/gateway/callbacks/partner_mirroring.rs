@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::super::envelope::Envelope;
 use super::super::error::GatewayError;
 use super::super::idempotency::{CallbackKey, answered_response_id};
-use super::Reply;
+use super::{Reply, stored_settings};
 use crate::grpc::TenantClient;
 use crate::pb;
 
@@ -76,12 +76,4 @@ fn state_name(state: pb::EnablementState) -> &'static str {
 /// Two spellings of one UUID (Acronis is not consistent about letter case) name the same tenant.
 fn same_tenant(left: &str, right: &str) -> bool {
     matches!((Uuid::try_parse(left), Uuid::try_parse(right)), (Ok(l), Ok(r)) if l == r)
-}
-
-/// Settings come back from the TenantService as JSON text it validated on the way in.
-fn stored_settings(json: &str) -> Result<Value, GatewayError> {
-    serde_json::from_str(json).map_err(|error| {
-        tracing::error!(%error, "stored settings are not valid JSON");
-        GatewayError::Internal
-    })
 }
