@@ -1,4 +1,5 @@
-//! `App`: one process serving the gateway (HTTP) and the TenantService (gRPC) over one database.
+//! `App`: one process serving the gateway (HTTP) and the TenantService (gRPC) over one database, or only
+//! one of the two (`SERVICE_ROLE`), the gateway then calling a TenantService elsewhere.
 //!
 //! [`App::build`] does everything that can fail at start-up (configuration checks, database connection,
 //! migrations, binding both ports) so that a bad deployment fails before it accepts traffic.
@@ -12,39 +13,51 @@ use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait as _;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 
-use crate::config::ServeArgs;
+use crate::config::{ServeArgs, ServiceRole};
 use crate::db;
 use crate::db::migration::Migrator;
 use crate::devmode::{self, DevSigningKey};
 use crate::gateway::auth::{RequestVerifier, VerifierSettings};
 use crate::gateway::{self, GatewayState};
-use crate::grpc::{self, HealthClient, TenantClient};
+use crate::grpc::{self, GrpcChannel, HealthClient, TenantClient};
 use crate::tenant::credentials::CredentialVerifier;
+use crate::tenant::event_feed::{self, Sequencer};
+use crate::tenant::maintenance::Retention;
 use crate::tenant::{TenantServiceImpl, TenantStore, maintenance, readiness};
 
 pub struct App {
     http_listener: TcpListener,
-    grpc_listener: TcpListener,
     http_router: axum::Router,
     /// HTTPS settings when TLS_CERT_FILE/TLS_KEY_FILE are given.
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// Unless this process is only a gateway.
+    tenant_service: Option<TenantServiceHalf>,
+    shutdown_timeout: Duration,
+}
+
+/// The TenantService half: its port and routes, its database, and the background work that keeps them.
+struct TenantServiceHalf {
+    grpc_listener: TcpListener,
     grpc_routes: Routes,
     health: HealthReporter,
-    db: DatabaseConnection,
-    shutdown_timeout: Duration,
-    idempotency_retention: Duration,
+    store: TenantStore,
+    sequencer: Sequencer,
+    /// Ends open WatchEvents streams, which would otherwise hold a graceful shutdown open.
+    streams_end: CancellationToken,
+    retention: Retention,
 }
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")
             .field("http_addr", &self.http_listener.local_addr().ok())
-            .field("grpc_addr", &self.grpc_listener.local_addr().ok())
+            .field("grpc_addr", &self.grpc_addr())
             .finish_non_exhaustive()
     }
 }
@@ -61,75 +74,37 @@ impl App {
                 "development mode (ACGW_DEV_MODE) refuses to run with TLS settings: it is never for production"
             );
         }
-        let mut verifier = RequestVerifier::new(&VerifierSettings {
-            trusted_issuers: args.acgw.trusted_issuers.clone(),
-            endpoint_allow_list: args.acgw.endpoint_allow_list(),
-            clock_leeway: Duration::from_secs(args.acgw.clock_leeway_secs),
-            jwks_refetch_interval: Duration::from_secs(args.acgw.jwks_refetch_interval_secs),
-        })?;
+        match (args.role, &args.tenant_service_url) {
+            (ServiceRole::Gateway, None) => {
+                anyhow::bail!("SERVICE_ROLE=gateway needs TENANT_SERVICE_URL, the address of the TenantService")
+            }
+            (ServiceRole::All | ServiceRole::TenantService, Some(_)) => {
+                anyhow::bail!(
+                    "TENANT_SERVICE_URL is only for SERVICE_ROLE=gateway; this process runs the TenantService"
+                )
+            }
+            _ => {}
+        }
 
         let http_listener = TcpListener::bind(args.http_addr)
             .await
             .with_context(|| format!("cannot listen on HTTP_ADDR {}", args.http_addr))?;
-        let grpc_listener = TcpListener::bind(args.grpc_addr)
-            .await
-            .with_context(|| format!("cannot listen on GRPC_ADDR {}", args.grpc_addr))?;
 
-        let dev_jwks = if args.acgw.dev_mode {
-            let key = DevSigningKey::load_or_create(&args.data_dir)?;
-            // The issuer names the port actually bound, so `HTTP_ADDR=…:0` works too.
-            let issuer = devmode::issuer(http_listener.local_addr()?);
-            tracing::warn!(
-                %issuer,
-                "DEVELOPMENT MODE: callbacks signed by the local development key are trusted. \
-                 Never run this in production."
-            );
-            verifier.trust_fixed_issuer(issuer, key.decoding_keys()?);
-            Some(Arc::new(key.jwks()))
+        let (tenant_service, channel) = if args.role.runs_tenant_service() {
+            let (half, in_process) = TenantServiceHalf::build(args).await?;
+            (Some(half), in_process)
         } else {
-            None
+            let url = args.tenant_service_url.as_deref().unwrap_or_default();
+            (None, grpc::remote_channel(url, args.grpc_auth_token.as_ref())?)
+        };
+        let health = HealthClient::new(channel.clone());
+        let http_router = if args.role.runs_gateway() {
+            gateway::router(gateway_state(args, &http_listener, channel, health)?)
+        } else {
+            gateway::probe_router(health)
         };
 
-        let db = db::connect(&args.database.database_url)
-            .await
-            .with_context(|| format!("cannot connect to {}", crate::config::redact_url(&args.database.database_url)))?;
-        if args.no_migrate {
-            tracing::info!("not applying migrations (--no-migrate)");
-        } else {
-            Migrator::up(&db, None).await.context("cannot apply database migrations")?;
-            tracing::info!("database schema is current");
-        }
-
-        let credentials = Arc::new(CredentialVerifier::new(&args.credentials.settings()));
-        let service = TenantServiceImpl::new(TenantStore::new(db.clone()), credentials);
-        let (grpc_routes, health) = grpc::routes(service)?;
-        // The gateway's in-process client uses the routes directly; only the network port asks for the token.
-        let channel = grpc::in_process_channel(grpc_routes.clone());
-        let grpc_routes = match &args.grpc_auth_token {
-            Some(token) => crate::grpc_auth::require_token(grpc_routes, token.clone()),
-            None => grpc_routes,
-        };
-        let http_router = gateway::router(GatewayState {
-            tenants: TenantClient::new(channel.clone()),
-            health: HealthClient::new(channel),
-            verifier: Arc::new(verifier),
-            max_body_bytes: args.max_body_bytes,
-            request_timeout: Duration::from_millis(args.request_timeout_ms),
-            callback_slots: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_callbacks.max(1))),
-            dev_jwks,
-        });
-
-        Ok(Self {
-            http_listener,
-            grpc_listener,
-            http_router,
-            tls,
-            grpc_routes,
-            health,
-            db,
-            shutdown_timeout: args.shutdown_timeout(),
-            idempotency_retention: Duration::from_secs(args.idempotency_retention_secs),
-        })
+        Ok(Self { http_listener, http_router, tls, tenant_service, shutdown_timeout: args.shutdown_timeout() })
     }
 
     /// The gateway's router, to drive it in-process (the fuzz target does) rather than over its port.
@@ -141,25 +116,33 @@ impl App {
         self.http_listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    /// The TenantService's gRPC address; `None` in a gateway-only process.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.tenant_service.as_ref().and_then(|half| half.grpc_listener.local_addr().ok())
     }
 
     /// Serves until `shutdown` is cancelled, then stops accepting, lets in-flight requests finish (for at
     /// most the configured drain time) and returns.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(http_addr = %self.http_addr(), grpc_addr = %self.grpc_addr(), "serving");
-        let watcher = tokio::spawn(readiness::watch(self.db.clone(), self.health, shutdown.clone()));
-        let sweeper = tokio::spawn(maintenance::sweep(self.db.clone(), self.idempotency_retention, shutdown.clone()));
-
+        tracing::info!(http_addr = %self.http_addr(), grpc_addr = ?self.grpc_addr(), "serving");
         let http = serve_http(self.http_listener, self.http_router, self.tls, shutdown.clone(), self.shutdown_timeout);
-        let grpc = tonic::transport::Server::builder()
-            .add_routes(self.grpc_routes)
-            .serve_with_incoming_shutdown(TcpIncoming::from(self.grpc_listener), shutdown.clone().cancelled_owned());
+        let (grpc, background, db) = match self.tenant_service {
+            Some(half) => {
+                let (grpc, background, db) = half.serve(shutdown.clone());
+                (Some(grpc), background, Some(db))
+            }
+            None => (None, Vec::new(), None),
+        };
         let servers = async {
+            let grpc = async {
+                match grpc {
+                    Some(grpc) => grpc.await.context("gRPC server failed"),
+                    None => Ok(()),
+                }
+            };
             let (http, grpc) = tokio::join!(http, grpc);
             http.context("HTTP server failed")?;
-            grpc.context("gRPC server failed")
+            grpc
         };
         let drain_deadline = async {
             shutdown.cancelled().await;
@@ -173,11 +156,115 @@ impl App {
             }
         };
         shutdown.cancel();
-        let _ = watcher.await;
-        let _ = sweeper.await;
-        self.db.close().await.ok();
+        for task in background {
+            let _ = task.await;
+        }
+        if let Some(db) = db {
+            db.close().await.ok();
+        }
         tracing::info!("stopped");
         outcome
+    }
+}
+
+/// What the public gateway needs: the TenantService client, the request verifier, the limits.
+fn gateway_state(
+    args: &ServeArgs,
+    http_listener: &TcpListener,
+    channel: GrpcChannel,
+    health: HealthClient,
+) -> anyhow::Result<GatewayState> {
+    let mut verifier = RequestVerifier::new(&VerifierSettings {
+        trusted_issuers: args.acgw.trusted_issuers.clone(),
+        endpoint_allow_list: args.acgw.endpoint_allow_list(),
+        clock_leeway: Duration::from_secs(args.acgw.clock_leeway_secs),
+        jwks_refetch_interval: Duration::from_secs(args.acgw.jwks_refetch_interval_secs),
+    })?;
+    let dev_jwks = if args.acgw.dev_mode {
+        let key = DevSigningKey::load_or_create(&args.data_dir)?;
+        // The issuer names the port actually bound, so `HTTP_ADDR=…:0` works too.
+        let issuer = devmode::issuer(http_listener.local_addr()?);
+        tracing::warn!(
+            %issuer,
+            "DEVELOPMENT MODE: callbacks signed by the local development key are trusted. \
+             Never run this in production."
+        );
+        verifier.trust_fixed_issuer(issuer, key.decoding_keys()?);
+        Some(Arc::new(key.jwks()))
+    } else {
+        None
+    };
+    Ok(GatewayState {
+        tenants: TenantClient::new(channel),
+        health,
+        verifier: Arc::new(verifier),
+        max_body_bytes: args.max_body_bytes,
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        callback_slots: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_callbacks.max(1))),
+        dev_jwks,
+    })
+}
+
+impl TenantServiceHalf {
+    /// Binds GRPC_ADDR, connects and migrates the database, and builds the routes; also returns the
+    /// in-process channel to them, which does not ask for GRPC_AUTH_TOKEN (only the network port does).
+    async fn build(args: &ServeArgs) -> anyhow::Result<(Self, GrpcChannel)> {
+        let grpc_listener = TcpListener::bind(args.grpc_addr)
+            .await
+            .with_context(|| format!("cannot listen on GRPC_ADDR {}", args.grpc_addr))?;
+        let db = db::connect(&args.database.database_url)
+            .await
+            .with_context(|| format!("cannot connect to {}", crate::config::redact_url(&args.database.database_url)))?;
+        if args.no_migrate {
+            tracing::info!("not applying migrations (--no-migrate)");
+        } else {
+            Migrator::up(&db, None).await.context("cannot apply database migrations")?;
+            tracing::info!("database schema is current");
+        }
+
+        let store = TenantStore::new(db);
+        let streams_end = CancellationToken::new();
+        let (events, sequencer) =
+            event_feed::feed(store.clone(), Duration::from_millis(args.event_poll_interval_ms), streams_end.clone());
+        let credentials = Arc::new(CredentialVerifier::new(&args.credentials.settings()));
+        let service = TenantServiceImpl::new(store.clone(), credentials, events);
+        let (grpc_routes, health) = grpc::routes(service)?;
+        let in_process = grpc::in_process_channel(grpc_routes.clone());
+        let grpc_routes = match &args.grpc_auth_token {
+            Some(token) => crate::grpc_auth::require_token(grpc_routes, token.clone()),
+            None => grpc_routes,
+        };
+        let retention = Retention {
+            idempotency: Duration::from_secs(args.idempotency_retention_secs),
+            events: Duration::from_secs(args.event_retention_secs),
+        };
+        Ok((Self { grpc_listener, grpc_routes, health, store, sequencer, streams_end, retention }, in_process))
+    }
+
+    /// The gRPC server (until `shutdown`), the background tasks to await once it has stopped (health,
+    /// retention sweeps, event sequencing), and the database to close after them.
+    fn serve(
+        self,
+        shutdown: CancellationToken,
+    ) -> (impl Future<Output = Result<(), tonic::transport::Error>>, Vec<JoinHandle<()>>, DatabaseConnection) {
+        let db = self.store.connection().clone();
+        let streams_end = self.streams_end;
+        let background = vec![
+            tokio::spawn(readiness::watch(db.clone(), self.health, shutdown.clone())),
+            tokio::spawn(maintenance::sweep(self.store.clone(), self.retention, shutdown.clone())),
+            tokio::spawn(event_feed::run_sequencer(self.sequencer, shutdown.clone())),
+            tokio::spawn({
+                let shutdown = shutdown.clone();
+                async move {
+                    shutdown.cancelled().await;
+                    streams_end.cancel();
+                }
+            }),
+        ];
+        let grpc = tonic::transport::Server::builder()
+            .add_routes(self.grpc_routes)
+            .serve_with_incoming_shutdown(TcpIncoming::from(self.grpc_listener), shutdown.cancelled_owned());
+        (grpc, background, db)
     }
 }
 

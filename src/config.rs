@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::telemetry::LogFormat;
 
@@ -89,6 +89,17 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
+    /// What this process runs: `all` (gateway and TenantService), `gateway` (the public HTTP half, calling
+    /// the TenantService at TENANT_SERVICE_URL) or `tenant-service` (gRPC and the database, plus
+    /// /healthz, /readyz and /metrics on HTTP_ADDR)
+    #[arg(long, env = "SERVICE_ROLE", value_enum, default_value_t = ServiceRole::All)]
+    pub role: ServiceRole,
+
+    /// Where a `gateway` finds the TenantService, e.g. `http://tenants:50051`; it sends GRPC_AUTH_TOKEN
+    /// when set
+    #[arg(long, env = "TENANT_SERVICE_URL")]
+    pub tenant_service_url: Option<String>,
+
     /// Address of the public callback gateway (HTTP)
     #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
@@ -140,6 +151,16 @@ pub struct ServeArgs {
     #[arg(long, env = "IDEMPOTENCY_RETENTION_SECS", default_value_t = 7 * 24 * 3600)]
     pub idempotency_retention_secs: u64,
 
+    /// Seconds change events are kept for WatchEvents consumers to catch up (default 30 days); a consumer
+    /// further behind is told to resync
+    #[arg(long, env = "EVENT_RETENTION_SECS", default_value_t = 30 * 24 * 3600)]
+    pub event_retention_secs: u64,
+
+    /// Milliseconds between checks for change events committed by other replicas
+    #[arg(long, env = "EVENT_POLL_INTERVAL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    pub event_poll_interval_ms: u64,
+
     /// Seconds to let in-flight requests finish after SIGTERM before exiting anyway
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
     pub shutdown_timeout_secs: u64,
@@ -148,6 +169,27 @@ pub struct ServeArgs {
 impl ServeArgs {
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+/// Which halves a `serve` process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceRole {
+    /// The gateway and the TenantService in one process (the default).
+    All,
+    /// Only the public gateway; it calls a TenantService elsewhere (TENANT_SERVICE_URL).
+    Gateway,
+    /// Only the TenantService and its database.
+    TenantService,
+}
+
+impl ServiceRole {
+    pub fn runs_gateway(self) -> bool {
+        matches!(self, Self::All | Self::Gateway)
+    }
+
+    pub fn runs_tenant_service(self) -> bool {
+        matches!(self, Self::All | Self::TenantService)
     }
 }
 

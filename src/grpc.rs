@@ -6,6 +6,7 @@
 //! without a socket in between.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use tonic::body::Body;
 use tonic::server::NamedService;
@@ -14,6 +15,7 @@ use tonic_health::server::HealthReporter;
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, ServiceExt};
 
+use crate::config::Secret;
 use crate::pb::tenant_service_client::TenantServiceClient;
 use crate::pb::tenant_service_server::TenantServiceServer;
 use crate::tenant::TenantServiceImpl;
@@ -61,4 +63,39 @@ pub fn routes(service: TenantServiceImpl) -> anyhow::Result<(Routes, HealthRepor
 pub fn in_process_channel(routes: Routes) -> GrpcChannel {
     let routes = routes.prepare();
     BoxCloneSyncService::new(ServiceExt::<http::Request<Body>>::map_err(routes, |never: Infallible| match never {}))
+}
+
+/// A channel to a TenantService at `url` (`http://host:port`), presenting `token` as
+/// `authorization: Bearer <token>` on every call when given. Connects lazily and reconnects by itself, so a
+/// gateway starts (and reports not ready) while the TenantService is still down.
+pub fn remote_channel(url: &str, token: Option<&Secret>) -> anyhow::Result<GrpcChannel> {
+    use anyhow::Context as _;
+    let parsed = url::Url::parse(url).with_context(|| format!("TENANT_SERVICE_URL {url:?} is not a URL"))?;
+    anyhow::ensure!(
+        parsed.scheme() == "http" && parsed.host().is_some(),
+        "TENANT_SERVICE_URL must be http://HOST:PORT (the TenantService speaks plaintext HTTP/2 inside the cluster)"
+    );
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true)
+        .connect_lazy();
+    let authorization = token
+        .map(|token| {
+            let mut value = http::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                .context("GRPC_AUTH_TOKEN cannot be sent as a header value")?;
+            value.set_sensitive(true);
+            anyhow::Ok(value)
+        })
+        .transpose()?;
+    let authorized = tower::ServiceBuilder::new()
+        .map_request(move |mut request: http::Request<Body>| {
+            if let Some(value) = &authorization {
+                request.headers_mut().insert(http::header::AUTHORIZATION, value.clone());
+            }
+            request
+        })
+        .service(channel);
+    Ok(BoxCloneSyncService::new(authorized.map_err(|error| TransportError(error.into()))))
 }

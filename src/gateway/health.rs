@@ -12,8 +12,7 @@ use serde_json::json;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use super::GatewayState;
-use crate::grpc::TENANT_SERVICE_NAME;
+use crate::grpc::{HealthClient, TENANT_SERVICE_NAME};
 
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -21,8 +20,7 @@ pub async fn live() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-pub async fn ready(State(state): State<GatewayState>) -> impl IntoResponse {
-    let mut health = state.health.clone();
+pub async fn ready(State(mut health): State<HealthClient>) -> impl IntoResponse {
     let request = HealthCheckRequest { service: TENANT_SERVICE_NAME.to_owned() };
     let serving = match tokio::time::timeout(READINESS_TIMEOUT, health.check(request)).await {
         Ok(Ok(response)) => response.into_inner().status() == ServingStatus::Serving,

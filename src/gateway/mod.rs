@@ -39,6 +39,18 @@ pub struct GatewayState {
     pub dev_jwks: Option<Arc<Value>>,
 }
 
+impl axum::extract::FromRef<GatewayState> for HealthClient {
+    fn from_ref(state: &GatewayState) -> Self {
+        state.health.clone()
+    }
+}
+
+/// The probes alone (`/healthz`, `/readyz`), for a process that runs no gateway: it still answers the
+/// kubelet on HTTP_ADDR.
+pub fn probe_router(health: HealthClient) -> Router {
+    Router::new().route("/healthz", get(health::live)).route("/readyz", get(health::ready)).with_state(health)
+}
+
 pub fn router(state: GatewayState) -> Router {
     let mut router = Router::new()
         .route("/callback", post(callback::handle))

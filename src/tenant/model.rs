@@ -74,6 +74,27 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [Self; 13] = [
+        Self::PartnerEnabled,
+        Self::PartnerUpdated,
+        Self::PartnerDisabled,
+        Self::CustomerDisabled,
+        Self::PartnerMapped,
+        Self::PartnerUnmapped,
+        Self::CustomerEnabled,
+        Self::CustomerUpdated,
+        Self::CustomerMapped,
+        Self::CustomerUnmapped,
+        Self::OrganizationUpserted,
+        Self::OrganizationDeleted,
+        Self::CredentialsSet,
+    ];
+
+    /// The kind a stored name stands for; `None` for a name this version does not know.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PartnerEnabled => "partner.enabled",
@@ -158,6 +179,14 @@ pub fn parse_datacenter_url(value: &str) -> Result<String, TenantError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_event_kind_name_parses_back_to_its_kind() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventKind::parse("partner.exploded"), None);
+    }
 
     #[test]
     fn acronis_tenant_ids_are_normalised_to_lower_case() {

@@ -82,9 +82,53 @@ fn decode_cursor(cursor: &str) -> Result<String, TenantError> {
         .ok_or_else(|| TenantError::InvalidArgument("the paging cursor is not one this service issued".into()))
 }
 
+/// Records per page of `ListPartners`/`ListCustomers` when the caller does not say.
+pub const DEFAULT_LIST_PAGE_SIZE: u32 = 100;
+
+/// A `page_token` of `ListPartners`/`ListCustomers`: the row id the previous page ended at. Wrapped and
+/// prefixed so that callers treat it as opaque and tokens of the customer-organization lists are refused.
+pub fn encode_page_token(row_id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("row:{row_id}"))
+}
+
+/// The row id a `page_token` continues after; 0 (from the start) for an empty token.
+pub fn decode_page_token(token: &str) -> Result<i64, TenantError> {
+    if token.is_empty() {
+        return Ok(0);
+    }
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("row:").and_then(|id| id.parse::<i64>().ok()))
+        .filter(|id| *id >= 0)
+        .ok_or_else(|| TenantError::InvalidArgument("page_token is not one this service issued".into()))
+}
+
+/// A list's page size: the default for 0, at most [`MAX_PAGE_SIZE`].
+pub fn list_page_size(requested: u32) -> u32 {
+    if requested == 0 { DEFAULT_LIST_PAGE_SIZE } else { requested.min(MAX_PAGE_SIZE) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_foreign_ones_are_refused() {
+        assert_eq!(decode_page_token(&encode_page_token(42)).expect("ours"), 42);
+        assert_eq!(decode_page_token("").expect("first page"), 0);
+        assert!(decode_page_token(&encode_cursor("acme")).is_err());
+        assert!(decode_page_token("%%%").is_err());
+        assert!(decode_page_token(&URL_SAFE_NO_PAD.encode("row:-1")).is_err());
+    }
+
+    #[test]
+    fn list_page_sizes_default_and_are_capped() {
+        assert_eq!(list_page_size(0), DEFAULT_LIST_PAGE_SIZE);
+        assert_eq!(list_page_size(7), 7);
+        assert_eq!(list_page_size(u32::MAX), MAX_PAGE_SIZE);
+    }
 
     #[test]
     fn cursors_round_trip_and_foreign_ones_are_refused() {

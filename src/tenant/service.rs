@@ -10,12 +10,15 @@ use tonic::{Request, Response, Status};
 
 use super::credentials::CredentialVerifier;
 use super::error::TenantError;
+use super::event_feed::{EventFeed, EventStream};
+use super::messages;
 use super::model::{
     AcronisTenantId, Settings, parse_datacenter_url, parse_identity, parse_name, parse_organization_id,
 };
-use super::paging::{PageInfo, PageRequest};
+use super::paging::{PageInfo, PageRequest, decode_page_token, encode_page_token, list_page_size};
 use super::store::{
-    CustomerMappingChange, IdempotencyKey, MirroredCustomer, MirroredPartnerEnablement, OrganizationUpsert, TenantStore,
+    CustomerMappingChange, IdempotencyKey, MirroredCustomer, MirroredPartnerEnablement, OrganizationUpsert,
+    TenantFilter, TenantStore,
 };
 use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::{self, EnablementState as StoredState};
@@ -27,13 +30,31 @@ use crate::pb::tenant_service_server::TenantService;
 pub struct TenantServiceImpl {
     store: TenantStore,
     credentials: Arc<CredentialVerifier>,
+    events: EventFeed,
 }
 
 impl TenantServiceImpl {
-    pub fn new(store: TenantStore, credentials: Arc<CredentialVerifier>) -> Self {
-        Self { store, credentials }
+    pub fn new(store: TenantStore, credentials: Arc<CredentialVerifier>, events: EventFeed) -> Self {
+        Self { store, credentials, events }
     }
 
+    /// One page of tenant records, with the token of the next page and the event cursor to watch from.
+    async fn list(&self, filter: TenantFilter, page_size: u32, page_token: &str) -> Result<TenantPage, TenantError> {
+        let after = decode_page_token(page_token)?;
+        let limit = u64::from(list_page_size(page_size));
+        // Read before the records: every event up to it is reflected in them, so watching from it after a
+        // resync can repeat a change but never miss one.
+        let event_cursor = self.events.head().await?;
+        // One record more than the page tells whether there is a next page without an empty last one.
+        let mut records = self.store.list_tenants(&filter, after, limit + 1).await?;
+        let next_page_token = if records.len() as u64 > limit {
+            records.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            records.last().map(|last| encode_page_token(last.id)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(TenantPage { tenants: records.into_iter().map(messages::tenant).collect(), next_page_token, event_cursor })
+    }
     /// The directory organization the enablement-form credentials belong to.
     async fn authenticate(&self, credentials: Option<&pb::Credentials>) -> Result<organization::Model, TenantError> {
         let credentials =
@@ -46,6 +67,30 @@ impl TenantServiceImpl {
         self.store.organization(&organization_id).await?.ok_or_else(|| {
             TenantError::Unauthenticated("The credentials are not valid for any account of this service.".into())
         })
+    }
+}
+
+struct TenantPage {
+    tenants: Vec<pb::Tenant>,
+    next_page_token: String,
+    event_cursor: u64,
+}
+
+fn state_filter(state: Option<i32>) -> Result<Option<StoredState>, TenantError> {
+    match state.map(pb::EnablementState::try_from) {
+        None => Ok(None),
+        Some(Ok(pb::EnablementState::Enabled)) => Ok(Some(StoredState::Enabled)),
+        Some(Ok(pb::EnablementState::Disabled)) => Ok(Some(StoredState::Disabled)),
+        Some(_) => Err(TenantError::InvalidArgument("state must be ENABLED or DISABLED when given".into())),
+    }
+}
+
+fn method_filter(method: Option<i32>) -> Result<Option<tenant::EnablementMethod>, TenantError> {
+    match method.map(pb::EnablementMethod::try_from) {
+        None => Ok(None),
+        Some(Ok(pb::EnablementMethod::Mirrored)) => Ok(Some(tenant::EnablementMethod::Mirrored)),
+        Some(Ok(pb::EnablementMethod::Mapped)) => Ok(Some(tenant::EnablementMethod::Mapped)),
+        Some(_) => Err(TenantError::InvalidArgument("enablement_method must be MIRRORED or MAPPED when given".into())),
     }
 }
 
@@ -67,14 +112,6 @@ fn organization_kind(kind: pb::OrganizationKind) -> Result<OrganizationKind, Ten
             Err(TenantError::InvalidArgument("kind must be partner or customer".into()))
         }
     }
-}
-
-fn organization_message(model: organization::Model) -> pb::Organization {
-    let kind = match model.kind {
-        OrganizationKind::Partner => pb::OrganizationKind::Partner,
-        OrganizationKind::Customer => pb::OrganizationKind::Customer,
-    };
-    pb::Organization { id: model.id, name: model.name, kind: kind.into(), parent_id: model.parent_id }
 }
 
 /// Longest accepted idempotency metadata value.
@@ -121,13 +158,6 @@ fn optional_datacenter_url(url: Option<String>) -> Result<Option<String>, Tenant
     url.filter(|url| !url.is_empty()).as_deref().map(parse_datacenter_url).transpose()
 }
 
-fn state_of(record: &tenant::Model) -> pb::EnablementState {
-    match record.state {
-        StoredState::Enabled => pb::EnablementState::Enabled,
-        StoredState::Disabled => pb::EnablementState::Disabled,
-    }
-}
-
 #[tonic::async_trait]
 impl TenantService for TenantServiceImpl {
     async fn get_mirrored_partner_state(
@@ -138,7 +168,7 @@ impl TenantService for TenantServiceImpl {
         let partner = self.store.partner(id).await?;
         let response = match partner {
             Some(record) => pb::GetMirroredPartnerStateResponse {
-                state: state_of(&record).into(),
+                state: messages::state(record.state).into(),
                 settings_json: record.settings_json,
             },
             None => {
@@ -168,7 +198,7 @@ impl TenantService for TenantServiceImpl {
         let recorded = self.store.enable_mirrored_partner(&enablement, key.as_ref()).await?;
         let record = recorded.outcome;
         let message = pb::EnableMirroredPartnerResponse {
-            state: state_of(&record).into(),
+            state: messages::state(record.state).into(),
             vendor_tenant_id: record.vendor_tenant_id,
             acronis_tenant_id: enablement.acronis_tenant_id.to_string(),
         };
@@ -253,7 +283,7 @@ impl TenantService for TenantServiceImpl {
                 .transpose()?,
         };
         let saved = self.store.upsert_organization(&upsert).await?;
-        Ok(Response::new(organization_message(saved)))
+        Ok(Response::new(messages::organization(saved)))
     }
 
     async fn delete_organization(
@@ -379,5 +409,75 @@ impl TenantService for TenantServiceImpl {
         let recorded =
             self.store.set_mirrored_customers(partner, &enabled, &disabled, datacenter_url, key.as_ref()).await?;
         Ok(answer(pb::SetMirroredCustomersResponse {}, recorded.response_id))
+    }
+
+    async fn get_tenant(&self, request: Request<pb::GetTenantRequest>) -> Result<Response<pb::Tenant>, Status> {
+        let record = match request.into_inner().id {
+            Some(pb::get_tenant_request::Id::AcronisTenantId(id)) => {
+                self.store.tenant_by_acronis_id(AcronisTenantId::parse(&id, "acronis_tenant_id")?).await?
+            }
+            Some(pb::get_tenant_request::Id::VendorTenantId(id)) => {
+                self.store.tenant_by_vendor_id(&parse_organization_id(&id, "vendor_tenant_id")?).await?
+            }
+            None => {
+                return Err(
+                    TenantError::InvalidArgument("give either acronis_tenant_id or vendor_tenant_id".into()).into()
+                );
+            }
+        };
+        let record = record.ok_or_else(|| TenantError::NotFound("no tenant record has this id".into()))?;
+        Ok(Response::new(messages::tenant(record)))
+    }
+
+    async fn list_partners(
+        &self,
+        request: Request<pb::ListPartnersRequest>,
+    ) -> Result<Response<pb::ListPartnersResponse>, Status> {
+        let request = request.into_inner();
+        let filter = TenantFilter {
+            kind: tenant::TenantKind::Partner,
+            state: state_filter(request.state)?,
+            method: method_filter(request.enablement_method)?,
+            partner: None,
+        };
+        let page = self.list(filter, request.page_size, &request.page_token).await?;
+        Ok(Response::new(pb::ListPartnersResponse {
+            partners: page.tenants,
+            next_page_token: page.next_page_token,
+            event_cursor: page.event_cursor,
+        }))
+    }
+
+    async fn list_customers(
+        &self,
+        request: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let request = request.into_inner();
+        let partner = request
+            .partner_acronis_tenant_id
+            .as_deref()
+            .map(|id| AcronisTenantId::parse(id, "partner_acronis_tenant_id"))
+            .transpose()?;
+        let filter = TenantFilter {
+            kind: tenant::TenantKind::Customer,
+            state: state_filter(request.state)?,
+            method: method_filter(request.enablement_method)?,
+            partner,
+        };
+        let page = self.list(filter, request.page_size, &request.page_token).await?;
+        Ok(Response::new(pb::ListCustomersResponse {
+            customers: page.tenants,
+            next_page_token: page.next_page_token,
+            event_cursor: page.event_cursor,
+        }))
+    }
+
+    type WatchEventsStream = EventStream;
+
+    async fn watch_events(
+        &self,
+        request: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        Ok(Response::new(self.events.subscribe(request.into_inner().after_cursor).await?))
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cyberapp_tenants::app::App;
-use cyberapp_tenants::config::{AcgwArgs, CredentialArgs, DatabaseArgs, ServeArgs};
+use cyberapp_tenants::config::{AcgwArgs, CredentialArgs, DatabaseArgs, ServeArgs, ServiceRole};
 use cyberapp_tenants::db::entity::tenant::{EnablementMethod, EnablementState, TenantKind};
 use cyberapp_tenants::db::entity::{tenant, tenant_event};
 use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
@@ -47,6 +47,8 @@ impl Drop for TestApp {
 pub fn serve_args(database_url: &str, issuer: &str) -> ServeArgs {
     ServeArgs {
         database: DatabaseArgs { database_url: database_url.to_owned() },
+        role: ServiceRole::All,
+        tenant_service_url: None,
         http_addr: "127.0.0.1:0".parse().expect("addr"),
         grpc_addr: "127.0.0.1:0".parse().expect("addr"),
         no_migrate: false,
@@ -71,6 +73,8 @@ pub fn serve_args(database_url: &str, issuer: &str) -> ServeArgs {
         idempotency_retention_secs: 7 * 24 * 3600,
         request_timeout_ms: 10_000,
         max_concurrent_callbacks: 512,
+        event_retention_secs: 30 * 24 * 3600,
+        event_poll_interval_ms: 50,
         shutdown_timeout_secs: 5,
     }
 }
@@ -126,7 +130,7 @@ impl TestApp {
         configure(&mut args);
         let app = App::build(&args).await.expect("app builds");
         let base_url = format!("http://{}", app.http_addr());
-        let grpc_addr = app.grpc_addr();
+        let grpc_addr = app.grpc_addr().expect("runs the TenantService");
         let shutdown = CancellationToken::new();
         tokio::spawn(app.run(shutdown.clone()));
         let db = Database::connect(&database.url).await.expect("test connection");
@@ -141,6 +145,12 @@ impl TestApp {
             shutdown,
             _database: database,
         }
+    }
+
+    /// Shuts the app down as SIGTERM would (its database stays); give it a moment to drain.
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
     /// A valid token for the test endpoint, signed by the IdP's primary key.
@@ -256,7 +266,8 @@ impl TestApp {
         tenants
             .iter()
             .map(|row| format!("{row:?}"))
-            .chain(events.iter().map(|row| format!("{row:?}")))
+            // The sequencer numbers committed events in the background: a position is bookkeeping, not a change.
+            .chain(events.iter().map(|row| format!("{:?}", tenant_event::Model { position: None, ..row.clone() })))
             .chain(organizations.iter().map(|row| format!("{row:?}")))
             // Debug redacts the hash; a changed hash must still show.
             .chain(credentials.iter().map(|row| format!("{row:?} {}", row.secret_hash)))

@@ -18,5 +18,7 @@ mod limits;
 mod mirrored_partner;
 mod partner_mapping;
 mod service;
+mod tenant_queries;
 mod tls;
 mod verification;
+mod watch_events;

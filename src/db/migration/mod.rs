@@ -7,6 +7,7 @@
 mod m20261122_000001_create_tenants;
 mod m20261122_000002_create_directory;
 mod m20261122_000003_create_callback_requests;
+mod m20261122_000004_sequence_tenant_events;
 
 use sea_orm_migration::prelude::*;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_tenants::Migration),
             Box::new(m20261122_000002_create_directory::Migration),
             Box::new(m20261122_000003_create_callback_requests::Migration),
+            Box::new(m20261122_000004_sequence_tenant_events::Migration),
         ]
     }
 }

@@ -9,7 +9,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
 use super::directory::customer_organizations_under;
-use super::event;
+use super::events::unmapping_event;
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::db::entity::tenant_event;
 use crate::tenant::error::TenantError;
@@ -65,14 +65,27 @@ pub(super) async fn disable_customers_of(
 /// Records one event per customer and disables them in one statement (unmapping them for
 /// [`EventKind::CustomerUnmapped`]).
 async fn apply(tx: &DatabaseTransaction, customers: &[tenant::Model], kind: EventKind) -> Result<u64, TenantError> {
+    let unmap = kind == EventKind::CustomerUnmapped;
+    let now = Utc::now();
     let mut changed = 0;
     for chunk in customers.chunks(ID_CHUNK) {
-        let events: Vec<tenant_event::ActiveModel> = chunk.iter().map(|customer| event(kind, customer)).collect();
+        let events: Vec<tenant_event::ActiveModel> = chunk
+            .iter()
+            .map(|customer| {
+                let after = tenant::Model {
+                    state: EnablementState::Disabled,
+                    acronis_tenant_id: if unmap { None } else { customer.acronis_tenant_id.clone() },
+                    updated_at: now,
+                    ..customer.clone()
+                };
+                unmapping_event(kind, customer.acronis_tenant_id.as_deref(), &after)
+            })
+            .collect();
         tenant_event::Entity::insert_many(events).exec_without_returning(tx).await?;
         let mut update = tenant::Entity::update_many()
             .col_expr(tenant::Column::State, Expr::value(EnablementState::Disabled))
-            .col_expr(tenant::Column::UpdatedAt, Expr::value(Utc::now()));
-        if kind == EventKind::CustomerUnmapped {
+            .col_expr(tenant::Column::UpdatedAt, Expr::value(now));
+        if unmap {
             update = update.col_expr(tenant::Column::AcronisTenantId, Expr::value(Option::<String>::None));
         }
         changed += update.filter(tenant::Column::Id.is_in(chunk.iter().map(|c| c.id))).exec(tx).await?.rows_affected;

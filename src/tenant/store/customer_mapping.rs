@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use super::directory::{customer_organizations_under, placeholder, subtree_cte};
-use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event};
+use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event, record_unmapping};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
 use crate::tenant::model::{AcronisTenantId, EventKind};
@@ -303,11 +303,14 @@ async fn map_customer(
 
 /// Removes a customer's mapping; the record stays (disabled, without an Acronis tenant).
 pub(super) async fn unmap_customer(tx: &DatabaseTransaction, customer: tenant::Model) -> Result<(), TenantError> {
-    record_event(tx, EventKind::CustomerUnmapped, &customer).await?;
+    let acronis = customer.acronis_tenant_id.clone();
     let mut update: tenant::ActiveModel = customer.into();
     update.acronis_tenant_id = Set(None);
     update.state = Set(EnablementState::Disabled);
     update.updated_at = Set(Utc::now());
-    update.update(tx).await?;
+    let unmapped = update.update(tx).await?;
+    if let Some(acronis) = acronis {
+        record_unmapping(tx, EventKind::CustomerUnmapped, &acronis, &unmapped).await?;
+    }
     Ok(())
 }

@@ -10,10 +10,10 @@ use sea_orm::{
 };
 
 use super::cascade::disable_customers_of;
-use super::{TenantStore, record_event};
+use super::{TenantStore, record_directory_event, record_unmapping};
+use crate::db::entity::credential;
 use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::{self, EnablementMethod};
-use crate::db::entity::{credential, tenant_event};
 use crate::tenant::error::TenantError;
 use crate::tenant::model::EventKind;
 
@@ -179,7 +179,7 @@ pub(super) async fn upsert_organization_in(
         .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mapped))
         .exec(tx)
         .await?;
-    record_directory_event(tx, EventKind::OrganizationUpserted, &saved.id).await?;
+    record_directory_event(tx, EventKind::OrganizationUpserted, &saved.id, Some(&saved)).await?;
     Ok((saved, true))
 }
 
@@ -274,18 +274,25 @@ async fn delete_organization_in(tx: &DatabaseTransaction, id: &str) -> Result<Ve
         if let (tenant::TenantKind::Partner, Some(acronis)) = (mapping.kind, mapping.acronis_tenant_id.as_deref()) {
             disable_customers_of(tx, acronis, id).await?;
         }
-        if mapping.acronis_tenant_id.is_some() {
+        if let Some(acronis) = mapping.acronis_tenant_id.as_deref() {
             let kind = match mapping.kind {
                 tenant::TenantKind::Partner => EventKind::PartnerUnmapped,
                 tenant::TenantKind::Customer => EventKind::CustomerUnmapped,
             };
-            record_event(tx, kind, &mapping).await?;
+            // The record goes with the organization; the event shows it as it ends: disabled, unmapped.
+            let after = tenant::Model {
+                acronis_tenant_id: None,
+                state: tenant::EnablementState::Disabled,
+                updated_at: Utc::now(),
+                ..mapping.clone()
+            };
+            record_unmapping(tx, kind, acronis, &after).await?;
         }
         tenant::Entity::delete_by_id(mapping.id).exec(tx).await?;
     }
     // Credentials go with the organization (ON DELETE CASCADE).
     organization::Entity::delete_by_id(organization.id).exec(tx).await?;
-    record_directory_event(tx, EventKind::OrganizationDeleted, id).await?;
+    record_directory_event(tx, EventKind::OrganizationDeleted, id, None).await?;
     Ok(identities)
 }
 
@@ -319,7 +326,7 @@ async fn set_credentials_in(
             .await?;
         }
     }
-    record_directory_event(tx, EventKind::CredentialsSet, organization_id).await
+    Ok(record_directory_event(tx, EventKind::CredentialsSet, organization_id, None).await?)
 }
 
 /// An unchanged credential of an import must still belong to the organization the file names.
@@ -334,23 +341,6 @@ async fn ensure_credential_owner(tx: &DatabaseTransaction, entry: &CredentialImp
         }
         _ => Err(TenantError::Conflict("changed while the import was prepared; run it again".into())),
     }
-}
-
-/// Directory events name the organization in `vendor_tenant_id`; they concern no Acronis tenant.
-async fn record_directory_event(
-    tx: &DatabaseTransaction,
-    kind: EventKind,
-    organization_id: &str,
-) -> Result<(), TenantError> {
-    let row = tenant_event::ActiveModel {
-        kind: Set(kind.as_str().to_owned()),
-        vendor_tenant_id: Set(organization_id.to_owned()),
-        acronis_tenant_id: Set(None),
-        occurred_at: Set(Utc::now()),
-        ..Default::default()
-    };
-    tenant_event::Entity::insert(row).exec_without_returning(tx).await?;
-    Ok(())
 }
 
 #[derive(FromQueryResult)]

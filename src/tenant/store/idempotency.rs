@@ -7,6 +7,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, Q
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::TenantStore;
 use crate::db::entity::callback_request;
 use crate::tenant::error::TenantError;
 
@@ -68,11 +69,13 @@ pub(super) fn replay<T: DeserializeOwned>(
 }
 
 /// Deletes log rows older than `retention`; returns how many.
-pub async fn expire(db: &sea_orm::DatabaseConnection, retention: std::time::Duration) -> Result<u64, TenantError> {
-    let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-    Ok(callback_request::Entity::delete_many()
-        .filter(callback_request::Column::CreatedAt.lt(cutoff))
-        .exec(db)
-        .await?
-        .rows_affected)
+impl TenantStore {
+    /// Deletes idempotency records older than `retention`; returns how many.
+    pub async fn expire_idempotency_log(&self, retention: std::time::Duration) -> Result<u64, TenantError> {
+        Ok(callback_request::Entity::delete_many()
+            .filter(callback_request::Column::CreatedAt.lt(super::cutoff(retention)))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
 }

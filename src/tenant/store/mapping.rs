@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::cascade::disable_customers_of;
-use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event};
+use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event, record_unmapping};
 use crate::db::entity::organization;
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
@@ -148,13 +148,12 @@ async fn unmap_partner_in(
             "These credentials belong to another account than the one this Acronis tenant is enabled with.".into(),
         ));
     }
-    let now = Utc::now();
-    record_event(tx, EventKind::PartnerUnmapped, &partner).await?;
     let mut update: tenant::ActiveModel = partner.into();
     update.acronis_tenant_id = Set(None);
     update.state = Set(EnablementState::Disabled);
-    update.updated_at = Set(now);
-    update.update(tx).await?;
+    update.updated_at = Set(Utc::now());
+    let unmapped = update.update(tx).await?;
+    record_unmapping(tx, EventKind::PartnerUnmapped, &acronis.to_string(), &unmapped).await?;
 
     disable_customers_of(tx, &acronis.to_string(), organization_id).await
 }

@@ -1,8 +1,8 @@
 //! `TenantStore`: every query and transaction on the tenant record. No tonic or HTTP types here.
 //!
 //! One file per concern: [`mirroring`] (mirrored partners), [`mapping`] (mapped partners), [`directory`]
-//! (vendor organizations and credentials). This file holds what they share: the write-transaction runner
-//! and the outbox.
+//! (vendor organizations and credentials), [`events`] (the outbox and its sequencer), and the rest. This file
+//! holds what they share: the write-transaction runner.
 //!
 //! Each change runs in one write transaction that also writes its outbox events, so a change and its event
 //! commit together or not at all. On SQLite a write transaction starts with `BEGIN IMMEDIATE`: a deferred
@@ -13,30 +13,35 @@ mod cascade;
 mod customer_mapping;
 mod customer_mirroring;
 mod directory;
+mod events;
 mod idempotency;
 mod mapping;
 mod mirroring;
+mod queries;
 
 pub use customer_mapping::{CustomerMappingChange, CustomerOrganization};
 pub use customer_mirroring::MirroredCustomer;
 pub use directory::{CredentialImport, DirectoryImport, ImportSummary, OrganizationUpsert};
-pub use idempotency::{IdempotencyKey, Recorded, expire as expire_idempotency_log};
+pub use idempotency::{IdempotencyKey, Recorded};
 pub use mirroring::MirroredPartnerEnablement;
+pub use queries::TenantFilter;
+
+use std::sync::Arc;
 
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, SqlErr, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
 };
+use tokio::sync::Notify;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::TenantError;
-use super::model::EventKind;
 use crate::db::entity::callback_request;
 use crate::db::entity::tenant;
-use crate::db::entity::tenant_event;
+use events::{record_directory_event, record_event, record_unmapping};
 
 /// How often a write transaction is tried when it collides with a concurrent one.
 const WRITE_ATTEMPTS: u32 = 5;
@@ -44,11 +49,18 @@ const WRITE_ATTEMPTS: u32 = 5;
 #[derive(Debug, Clone)]
 pub struct TenantStore {
     db: DatabaseConnection,
+    /// Woken after every committed write, so the event sequencer runs at once rather than at its next tick.
+    commits: Arc<Notify>,
 }
 
 impl TenantStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { db, commits: Arc::new(Notify::new()) }
+    }
+
+    /// Notified after each committed write transaction.
+    pub fn commits(&self) -> Arc<Notify> {
+        Arc::clone(&self.commits)
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -109,6 +121,9 @@ impl TenantStore {
                 Ok(recorded) => tx.commit().await.map(|()| recorded).map_err(TenantError::from),
                 Err(error) => Err(error),
             };
+            if outcome.is_ok() {
+                self.commits.notify_one();
+            }
             match outcome {
                 Err(TenantError::Internal(ref db_error) | TenantError::Unavailable(ref db_error))
                     if is_collision(db_error) && attempt < WRITE_ATTEMPTS =>
@@ -167,20 +182,10 @@ impl NewTenant {
     }
 }
 
-pub(super) fn event(kind: EventKind, tenant: &tenant::Model) -> tenant_event::ActiveModel {
-    tenant_event::ActiveModel {
-        kind: Set(kind.as_str().to_owned()),
-        vendor_tenant_id: Set(tenant.vendor_tenant_id.clone()),
-        acronis_tenant_id: Set(tenant.acronis_tenant_id.clone()),
-        occurred_at: Set(Utc::now()),
-        ..Default::default()
-    }
-}
-
-pub(super) async fn record_event(
-    tx: &DatabaseTransaction,
-    kind: EventKind,
-    tenant: &tenant::Model,
-) -> Result<(), DbErr> {
-    tenant_event::Entity::insert(event(kind, tenant)).exec_without_returning(tx).await.map(drop)
+/// The moment before which records older than `retention` were written.
+fn cutoff(retention: std::time::Duration) -> chrono::DateTime<Utc> {
+    chrono::Duration::from_std(retention)
+        .ok()
+        .and_then(|retention| Utc::now().checked_sub_signed(retention))
+        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
 }

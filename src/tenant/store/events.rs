@@ -1,0 +1,164 @@
+//! The outbox: events written inside each change's transaction, sequenced after commit, read back in order.
+//!
+//! A row's `id` is drawn when it is inserted, so on PostgreSQL ids do not follow commit order: a reader that
+//! followed `id` could step past a lower id whose transaction commits a moment later, and miss it for good.
+//! So readers follow `position` instead, which [`TenantStore::sequence_events`] assigns only to committed
+//! rows, one sequencing transaction at a time (an advisory lock on PostgreSQL, the single writer on SQLite),
+//! densely from the current maximum. Positions therefore become visible in increasing order with no holes,
+//! which also makes a pruned range detectable: the next event after cursor `c` is always `c + 1`.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use super::TenantStore;
+use crate::db::entity::{organization, tenant, tenant_event};
+use crate::tenant::error::TenantError;
+use crate::tenant::model::EventKind;
+
+/// Events given positions per sequencing transaction.
+const SEQUENCE_BATCH: u64 = 1000;
+
+/// Key of the PostgreSQL advisory lock that makes sequencers (one per replica) take turns.
+const SEQUENCER_LOCK: i64 = 0x6379_6265_7261_7070; // "cyberapp"
+
+/// An outbox row for a change to a tenant record; `after` is the record as the change left it.
+pub(super) fn event(kind: EventKind, after: &tenant::Model) -> tenant_event::ActiveModel {
+    unmapping_event(kind, after.acronis_tenant_id.as_deref(), after)
+}
+
+/// [`event`] for a change that took the Acronis tenant off the record: the event still names it.
+pub(super) fn unmapping_event(
+    kind: EventKind,
+    acronis_tenant_id: Option<&str>,
+    after: &tenant::Model,
+) -> tenant_event::ActiveModel {
+    tenant_event::ActiveModel {
+        kind: Set(kind.as_str().to_owned()),
+        vendor_tenant_id: Set(after.vendor_tenant_id.clone()),
+        acronis_tenant_id: Set(acronis_tenant_id.map(str::to_owned)),
+        occurred_at: Set(Utc::now()),
+        snapshot_json: Set(serde_json::to_string(after).ok()),
+        ..Default::default()
+    }
+}
+
+pub(super) async fn record_event(
+    tx: &DatabaseTransaction,
+    kind: EventKind,
+    after: &tenant::Model,
+) -> Result<(), DbErr> {
+    insert(tx, event(kind, after)).await
+}
+
+pub(super) async fn record_unmapping(
+    tx: &DatabaseTransaction,
+    kind: EventKind,
+    acronis_tenant_id: &str,
+    after: &tenant::Model,
+) -> Result<(), DbErr> {
+    insert(tx, unmapping_event(kind, Some(acronis_tenant_id), after)).await
+}
+
+/// Directory events name the organization in `vendor_tenant_id` and concern no Acronis tenant; an upsert
+/// carries the organization as saved.
+pub(super) async fn record_directory_event(
+    tx: &DatabaseTransaction,
+    kind: EventKind,
+    organization_id: &str,
+    saved: Option<&organization::Model>,
+) -> Result<(), DbErr> {
+    let row = tenant_event::ActiveModel {
+        kind: Set(kind.as_str().to_owned()),
+        vendor_tenant_id: Set(organization_id.to_owned()),
+        acronis_tenant_id: Set(None),
+        occurred_at: Set(Utc::now()),
+        snapshot_json: Set(saved.and_then(|organization| serde_json::to_string(organization).ok())),
+        ..Default::default()
+    };
+    insert(tx, row).await
+}
+
+async fn insert(tx: &DatabaseTransaction, row: tenant_event::ActiveModel) -> Result<(), DbErr> {
+    tenant_event::Entity::insert(row).exec_without_returning(tx).await.map(drop)
+}
+
+impl TenantStore {
+    /// Gives every committed event without a position its position, in insertion order, and returns the
+    /// newest position (0 when there are no events).
+    pub async fn sequence_events(&self) -> Result<u64, TenantError> {
+        loop {
+            // A cheap read first: most calls find nothing to do and need no write transaction.
+            let pending = tenant_event::Entity::find()
+                .select_only()
+                .column(tenant_event::Column::Id)
+                .filter(tenant_event::Column::Position.is_null())
+                .into_tuple::<i64>()
+                .one(&self.db)
+                .await?;
+            if pending.is_none() {
+                return self.event_head().await;
+            }
+            let options = TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            };
+            let tx = self.db.begin_with_options(options).await?;
+            let backend = tx.get_database_backend();
+            if backend == DbBackend::Postgres {
+                tx.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({SEQUENCER_LOCK})")).await?;
+            }
+            // The maximum is read inside the statement, after the lock: it includes every earlier batch.
+            let sql = format!(
+                "UPDATE tenant_events SET position = s.base + s.rn
+                 FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn,
+                              (SELECT COALESCE(MAX(position), 0) FROM tenant_events) AS base
+                       FROM tenant_events WHERE position IS NULL ORDER BY id LIMIT {SEQUENCE_BATCH}) AS s
+                 WHERE tenant_events.id = s.id"
+            );
+            let assigned = tx.execute_unprepared(&sql).await?.rows_affected();
+            tx.commit().await?;
+            if assigned < SEQUENCE_BATCH {
+                return self.event_head().await;
+            }
+        }
+    }
+
+    /// The newest sequenced position (0 when there is none).
+    pub async fn event_head(&self) -> Result<u64, TenantError> {
+        let head: Option<Option<i64>> = tenant_event::Entity::find()
+            .select_only()
+            .column_as(tenant_event::Column::Position.max(), "head")
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(head.flatten().map_or(0, |head| u64::try_from(head).unwrap_or(0)))
+    }
+
+    /// Up to `limit` sequenced events after position `cursor`, in order.
+    pub async fn events_after(&self, cursor: u64, limit: u64) -> Result<Vec<tenant_event::Model>, TenantError> {
+        let cursor = i64::try_from(cursor)
+            .map_err(|_| TenantError::InvalidArgument("the event cursor is out of range".into()))?;
+        Ok(tenant_event::Entity::find()
+            .filter(tenant_event::Column::Position.gt(cursor))
+            .order_by_asc(tenant_event::Column::Position)
+            .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Deletes sequenced events older than `retention`, always keeping the newest one: positions continue
+    /// from the maximum, so it must never go back. Returns how many were deleted.
+    pub async fn expire_events(&self, retention: std::time::Duration) -> Result<u64, TenantError> {
+        let head = i64::try_from(self.event_head().await?).unwrap_or(i64::MAX);
+        let deleted = tenant_event::Entity::delete_many()
+            .filter(tenant_event::Column::Position.is_not_null())
+            .filter(tenant_event::Column::Position.lt(head))
+            .filter(tenant_event::Column::OccurredAt.lt(super::cutoff(retention)))
+            .exec(&self.db)
+            .await?;
+        Ok(deleted.rows_affected)
+    }
+}
