@@ -124,7 +124,11 @@ impl App {
     /// Serves until `shutdown` is cancelled, then stops accepting, lets in-flight requests finish (for at
     /// most the configured drain time) and returns.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(http_addr = %self.http_addr(), grpc_addr = ?self.grpc_addr(), "serving");
+        if let Some(grpc_addr) = self.grpc_addr() {
+            tracing::info!(http_addr = %self.http_addr(), %grpc_addr, "serving");
+        } else {
+            tracing::info!(http_addr = %self.http_addr(), "serving the gateway only");
+        }
         let http = serve_http(self.http_listener, self.http_router, self.tls, shutdown.clone(), self.shutdown_timeout);
         let (grpc, background, db) = match self.tenant_service {
             Some(half) => {

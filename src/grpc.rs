@@ -27,6 +27,10 @@ pub const REQUEST_ID_METADATA: &str = "x-callback-request-id";
 pub const REQUEST_HASH_METADATA: &str = "x-callback-request-hash";
 pub const RESPONSE_ID_METADATA: &str = "x-callback-response-id";
 
+/// Set on the UNAUTHENTICATED answer to a call without the right GRPC_AUTH_TOKEN, so that a gateway can
+/// tell its own misconfiguration apart from a partner's wrong credentials (also UNAUTHENTICATED).
+pub const AUTH_REFUSED_METADATA: &str = "x-grpc-auth-refused";
+
 /// The fully qualified name health checks use for the TenantService.
 pub const TENANT_SERVICE_NAME: &str = <TenantServiceServer<TenantServiceImpl> as NamedService>::NAME;
 

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq as _;
 
 use crate::config::Secret;
+use crate::grpc::AUTH_REFUSED_METADATA;
 
 /// Health checks stay open: load balancers and kubelets probe without credentials.
 const OPEN_PREFIX: &str = "/grpc.health.v1.Health/";
@@ -22,9 +23,9 @@ async fn check(State(token): State<Secret>, request: Request, next: Next) -> Res
     if request.uri().path().starts_with(OPEN_PREFIX) || presents(&request, &token) {
         return next.run(request).await;
     }
-    tonic::Status::unauthenticated("a valid authorization: Bearer <token> is required")
-        .into_http::<axum::body::Body>()
-        .into_response()
+    let mut status = tonic::Status::unauthenticated("a valid authorization: Bearer <token> is required");
+    status.metadata_mut().insert(AUTH_REFUSED_METADATA, tonic::metadata::MetadataValue::from_static("true"));
+    status.into_http::<axum::body::Body>().into_response()
 }
 
 fn presents(request: &Request, token: &Secret) -> bool {

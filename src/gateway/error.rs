@@ -12,6 +12,7 @@ use serde::Serialize;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
+use crate::grpc::AUTH_REFUSED_METADATA;
 use crate::tenant::error::RETRY_AFTER_METADATA;
 
 /// How long the Acronis gateway should wait before retrying a 429 or 503.
@@ -76,6 +77,10 @@ impl From<Status> for GatewayError {
         let message = status.message().to_owned();
         match status.code() {
             Code::InvalidArgument | Code::OutOfRange => Self::BadRequest(message),
+            Code::Unauthenticated if status.metadata().contains_key(AUTH_REFUSED_METADATA) => {
+                tracing::error!("the TenantService refused this gateway's GRPC_AUTH_TOKEN; give both the same token");
+                Self::Internal
+            }
             Code::Unauthenticated => Self::Unauthorized(message),
             // NotFound reaches the gateway only for something a callback names that does not exist on our
             // side (e.g. an unknown vendor tenant): a refusal by the rules, not a missing route.

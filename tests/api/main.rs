@@ -18,6 +18,7 @@ mod limits;
 mod mirrored_partner;
 mod partner_mapping;
 mod service;
+mod split_deployment;
 mod tenant_queries;
 mod tls;
 mod verification;

@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
-use cyberapp_tenants::pb::{EnableMirroredPartnerRequest, GetMirroredPartnerStateRequest};
+use cyberapp_tenants::pb::{EnableMirroredPartnerRequest, GetMirroredPartnerStateRequest, WatchEventsRequest};
 use serde_json::json;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
@@ -149,6 +149,7 @@ async fn without_development_mode_there_is_no_key_set_route_and_dev_tokens_are_r
 pub struct Service {
     child: Child,
     pub http_port: u16,
+    pub grpc_port: u16,
     log_path: std::path::PathBuf,
 }
 
@@ -172,7 +173,7 @@ impl Service {
             .stderr(log)
             .spawn()
             .expect("binary starts");
-        Self { child, http_port, log_path }
+        Self { child, http_port, grpc_port, log_path }
     }
 
     pub fn log(&self) -> String {
@@ -416,6 +417,9 @@ async fn with_grpc_auth_token_every_call_but_health_needs_the_bearer_token() {
         assert_eq!(status.code(), Code::Unauthenticated, "{token:?}");
     }
     client.get_mirrored_partner_state(request(Some("the-right-token"))).await.expect("accepted");
+    // Streams too: WatchEvents without the token is refused before it opens.
+    let watch = client.watch_events(WatchEventsRequest { after_cursor: Some(0) }).await.expect_err("refused");
+    assert_eq!(watch.code(), Code::Unauthenticated);
 
     app.wait_until_ready().await;
     let mut health = HealthClient::new(channel);
