@@ -1,0 +1,269 @@
+{{/*
+Expand the name of the chart.
+*/}}
+{{- define "cyberapp-tenants.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Create a default fully qualified app name.
+We truncate at 63 chars because some Kubernetes name fields are limited to this (by the DNS naming spec).
+If release name contains chart name it will be used as a full name.
+*/}}
+{{- define "cyberapp-tenants.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The full name with a suffix, still at most 63 characters: (dict "ctx" $ "suffix" "grpc").
+*/}}
+{{- define "cyberapp-tenants.suffixedName" -}}
+{{- $base := include "cyberapp-tenants.fullname" .ctx | trunc (int (sub 62 (len .suffix))) | trimSuffix "-" }}
+{{- printf "%s-%s" $base .suffix }}
+{{- end }}
+
+{{/*
+Create chart name and version as used by the chart label.
+*/}}
+{{- define "cyberapp-tenants.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels
+*/}}
+{{- define "cyberapp-tenants.labels" -}}
+helm.sh/chart: {{ include "cyberapp-tenants.chart" . }}
+{{ include "cyberapp-tenants.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: {{ .Values.config.serviceRole }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Selector labels
+*/}}
+{{- define "cyberapp-tenants.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cyberapp-tenants.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Labels of the pods that are not part of the Deployment (migration Job, helm test): a name of their own, so
+the Services, the PodDisruptionBudget and the NetworkPolicy never select them.
+(dict "ctx" $ "component" "migration")
+*/}}
+{{- define "cyberapp-tenants.auxLabels" -}}
+helm.sh/chart: {{ include "cyberapp-tenants.chart" .ctx }}
+app.kubernetes.io/name: {{ printf "%s-%s" (include "cyberapp-tenants.name" .ctx | trunc 40 | trimSuffix "-") .component }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/part-of: {{ include "cyberapp-tenants.name" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- if .ctx.Chart.AppVersion }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Create the name of the service account to use
+*/}}
+{{- define "cyberapp-tenants.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "cyberapp-tenants.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image to use
+*/}}
+{{- define "cyberapp-tenants.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/*
+Names of the objects besides the Deployment and the HTTP Service.
+*/}}
+{{- define "cyberapp-tenants.grpcServiceName" -}}
+{{- include "cyberapp-tenants.suffixedName" (dict "ctx" . "suffix" "grpc") }}
+{{- end }}
+{{- define "cyberapp-tenants.migrationName" -}}
+{{- include "cyberapp-tenants.suffixedName" (dict "ctx" . "suffix" "migrate") }}
+{{- end }}
+{{- define "cyberapp-tenants.dataClaimName" -}}
+{{- if .Values.database.sqlite.persistence.existingClaim }}
+{{- .Values.database.sqlite.persistence.existingClaim }}
+{{- else }}
+{{- include "cyberapp-tenants.suffixedName" (dict "ctx" . "suffix" "data") }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when this release's pods run the TenantService and so use the database and serve gRPC: every role
+but the gateway, which reaches the data only through a TenantService elsewhere (TENANT_SERVICE_URL).
+*/}}
+{{- define "cyberapp-tenants.usesDatabase" -}}
+{{- if ne .Values.config.serviceRole "gateway" }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" in SQLite mode for a role that uses the database: one pod, a PVC, Recreate.
+*/}}
+{{- define "cyberapp-tenants.sqlite" -}}
+{{- if and (include "cyberapp-tenants.usesDatabase" .) (eq .Values.database.mode "sqlite") }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" in PostgreSQL mode for a role that uses the database: DATABASE_URL from a Secret, migration hook Job.
+*/}}
+{{- define "cyberapp-tenants.postgres" -}}
+{{- if and (include "cyberapp-tenants.usesDatabase" .) (eq .Values.database.mode "postgres") }}true{{ end }}
+{{- end }}
+
+{{/*
+The Secret the pods read DATABASE_URL / GRPC_AUTH_TOKEN from, and its keys.
+*/}}
+{{- define "cyberapp-tenants.secretName" -}}
+{{- default (include "cyberapp-tenants.fullname" .) .Values.existingSecret.name }}
+{{- end }}
+{{- define "cyberapp-tenants.databaseUrlKey" -}}
+{{- if .Values.existingSecret.name }}{{ .Values.existingSecret.databaseUrlKey }}{{ else }}DATABASE_URL{{ end }}
+{{- end }}
+{{- define "cyberapp-tenants.grpcAuthTokenKey" -}}
+{{- if .Values.existingSecret.name }}{{ .Values.existingSecret.grpcAuthTokenKey }}{{ else }}GRPC_AUTH_TOKEN{{ end }}
+{{- end }}
+
+{{/*
+"true" when the chart itself creates the Secret (something secret to hold, and no existingSecret).
+*/}}
+{{- define "cyberapp-tenants.createSecret" -}}
+{{- if and (not .Values.existingSecret.name) (or (include "cyberapp-tenants.postgres" .) .Values.grpcAuth.token) }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" when the pods get GRPC_AUTH_TOKEN.
+*/}}
+{{- define "cyberapp-tenants.hasGrpcAuthToken" -}}
+{{- if or .Values.existingSecret.name .Values.grpcAuth.token }}true{{ end }}
+{{- end }}
+
+{{/*
+http or https: how the gateway serves.
+*/}}
+{{- define "cyberapp-tenants.httpScheme" -}}
+{{- if .Values.tls.enabled }}https{{ else }}http{{ end }}
+{{- end }}
+
+{{/*
+terminationGracePeriodSeconds: the value given, or enough for the preStop pause and the drain.
+*/}}
+{{- define "cyberapp-tenants.terminationGracePeriodSeconds" -}}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
+{{- add (int64 .Values.preStopSleepSeconds) (int64 .Values.config.shutdownTimeoutSecs) 10 }}
+{{- else }}
+{{- int64 .Values.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/*
+The pod and container security settings: non-root uid/gid 65532 (distroless `nonroot`), read-only root,
+no privilege escalation, no capabilities, the runtime's default seccomp profile.
+*/}}
+{{- define "cyberapp-tenants.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+{{- define "cyberapp-tenants.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+privileged: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+Refuses values that would deploy something broken, with a message saying what to change.
+*/}}
+{{- define "cyberapp-tenants.validate" -}}
+{{- $v := .Values }}
+{{- if include "cyberapp-tenants.sqlite" . }}
+{{- if gt (int64 $v.replicaCount) 1 }}
+{{- fail (printf "database.mode=sqlite runs exactly one replica (the database is one file on a ReadWriteOnce volume), but replicaCount is %d: set replicaCount: 1, or use database.mode=postgres to run several replicas" (int64 $v.replicaCount)) }}
+{{- end }}
+{{- if $v.autoscaling.enabled }}
+{{- fail "database.mode=sqlite runs exactly one replica (the database is one file on a ReadWriteOnce volume), so autoscaling.enabled must be false: use database.mode=postgres to autoscale" }}
+{{- end }}
+{{- end }}
+{{- if and (eq $v.database.mode "sqlite") $v.database.url }}
+{{- fail "database.url is only used with database.mode=postgres; in sqlite mode the chart sets DATABASE_URL to the file on its volume" }}
+{{- end }}
+{{- if and (include "cyberapp-tenants.postgres" .) (not $v.existingSecret.name) (not $v.database.url) }}
+{{- fail "database.mode=postgres needs the database URL: set existingSecret.name (a Secret holding the key existingSecret.databaseUrlKey) or database.url" }}
+{{- end }}
+{{- if and $v.existingSecret.name $v.database.url }}
+{{- fail "database.url must be empty when existingSecret.name is set: put DATABASE_URL in that Secret" }}
+{{- end }}
+{{- if and $v.existingSecret.name $v.grpcAuth.token }}
+{{- fail "grpcAuth.token must be empty when existingSecret.name is set: put GRPC_AUTH_TOKEN in that Secret" }}
+{{- end }}
+{{- if and (eq $v.config.serviceRole "gateway") (not $v.config.tenantServiceUrl) }}
+{{- fail "config.serviceRole=gateway needs config.tenantServiceUrl, the TenantService's gRPC URL (e.g. http://RELEASE-cyberapp-tenants-grpc:50051)" }}
+{{- end }}
+{{- if and (ne $v.config.serviceRole "gateway") $v.config.tenantServiceUrl }}
+{{- fail "config.tenantServiceUrl is only used with config.serviceRole=gateway" }}
+{{- end }}
+{{- if and $v.ingress.enabled (eq $v.config.serviceRole "tenant-service") }}
+{{- fail "ingress.enabled: the tenant-service role serves no callbacks (only /healthz, /readyz and /metrics on HTTP); put the ingress on the gateway release" }}
+{{- end }}
+{{- if and $v.tls.enabled (not $v.tls.secretName) }}
+{{- fail "tls.enabled needs tls.secretName, a Secret of type kubernetes.io/tls" }}
+{{- end }}
+{{- $drain := add (int64 $v.preStopSleepSeconds) (int64 $v.config.shutdownTimeoutSecs) }}
+{{- if and (not (kindIs "invalid" $v.terminationGracePeriodSeconds)) (le (int64 $v.terminationGracePeriodSeconds) $drain) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds + config.shutdownTimeoutSecs (%d), or in-flight callbacks are killed mid-drain; leave it null to have it computed" (int64 $v.terminationGracePeriodSeconds) $drain) }}
+{{- end }}
+{{- if and $v.autoscaling.enabled (gt (int64 $v.autoscaling.minReplicas) (int64 $v.autoscaling.maxReplicas)) }}
+{{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
+{{- end }}
+{{- if and $v.podDisruptionBudget.enabled (not (kindIs "invalid" $v.podDisruptionBudget.minAvailable)) (not (kindIs "invalid" $v.podDisruptionBudget.maxUnavailable)) }}
+{{- fail "podDisruptionBudget: set minAvailable or maxUnavailable, not both (set the other to null)" }}
+{{- end }}
+{{- if and $v.podDisruptionBudget.enabled (kindIs "invalid" $v.podDisruptionBudget.minAvailable) (kindIs "invalid" $v.podDisruptionBudget.maxUnavailable) }}
+{{- fail "podDisruptionBudget.enabled needs minAvailable or maxUnavailable" }}
+{{- end }}
+{{- range $v.extraEnv }}
+{{- if eq .name "ACGW_DEV_MODE" }}
+{{- fail "extraEnv must not set ACGW_DEV_MODE: development mode trusts a local signing key and is never for a cluster" }}
+{{- end }}
+{{- end }}
+{{- end }}
