@@ -26,6 +26,7 @@ use crate::devmode::{self, DevSigningKey};
 use crate::gateway::auth::{RequestVerifier, VerifierSettings};
 use crate::gateway::{self, GatewayState};
 use crate::grpc::{self, GrpcChannel, HealthClient, TenantClient};
+use crate::grpc_metrics::count_calls;
 use crate::tenant::credentials::CredentialVerifier;
 use crate::tenant::event_feed::{self, Sequencer};
 use crate::tenant::maintenance::Retention;
@@ -233,11 +234,12 @@ impl TenantServiceHalf {
         let credentials = Arc::new(CredentialVerifier::new(&args.credentials.settings()));
         let service = TenantServiceImpl::new(store.clone(), credentials, events);
         let (grpc_routes, health) = grpc::routes(service)?;
-        let in_process = grpc::in_process_channel(grpc_routes.clone());
-        let grpc_routes = match &args.grpc_auth_token {
+        let in_process = grpc::in_process_channel(count_calls(grpc_routes.clone()));
+        // Counted outside the token check, so that refused calls show in the metrics too.
+        let grpc_routes = count_calls(match &args.grpc_auth_token {
             Some(token) => crate::grpc_auth::require_token(grpc_routes, token.clone()),
             None => grpc_routes,
-        };
+        });
         let retention = Retention {
             idempotency: Duration::from_secs(args.idempotency_retention_secs),
             events: Duration::from_secs(args.event_retention_secs),

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use std::time::Instant;
 use tracing::Instrument;
 
 use super::GatewayState;
@@ -20,8 +21,18 @@ use super::cti::StandardCallback;
 use super::envelope::{Envelope, SuccessResponse, readable_request_id};
 use super::error::{GatewayError, RETRY_AFTER};
 use super::idempotency::CallbackKey;
+use crate::metrics::METRICS;
 
 pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    // Named once the envelope is recognised; refusals before that count as `unknown`.
+    let mut callback = "unknown";
+    let response = answer(&state, &headers, body, &mut callback).await;
+    METRICS.callback_answered(callback, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body, callback: &mut &'static str) -> Response {
     // Shed load before reading anything: the Acronis gateway retries a 429.
     let Ok(_slot) = state.callback_slots.clone().try_acquire_owned() else {
         return GatewayError::TooManyRequests {
@@ -30,8 +41,7 @@ pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body:
         }
         .into_response();
     };
-    let body = match tokio::time::timeout(state.request_timeout, read_body(body, &headers, state.max_body_bytes)).await
-    {
+    let body = match tokio::time::timeout(state.request_timeout, read_body(body, headers, state.max_body_bytes)).await {
         Ok(Ok(body)) => body,
         Ok(Err(error)) => return error.into_response(),
         Err(_) => return GatewayError::BadRequest("The request body did not arrive in time.".into()).into_response(),
@@ -43,7 +53,7 @@ pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body:
         tenant_id = tracing::field::Empty,
     );
     let outcome =
-        tokio::time::timeout(state.request_timeout, process(&state, &headers, &body).instrument(span.clone()))
+        tokio::time::timeout(state.request_timeout, process(state, headers, &body, callback).instrument(span.clone()))
             .await
             .unwrap_or_else(|_| {
                 // Dropping the work rolls back any transaction it had open; a retry is safe (idempotent).
@@ -67,7 +77,12 @@ pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body:
     }
 }
 
-async fn process(state: &GatewayState, headers: &HeaderMap, body: &[u8]) -> Result<SuccessResponse, GatewayError> {
+async fn process(
+    state: &GatewayState,
+    headers: &HeaderMap,
+    body: &[u8],
+    name: &mut &'static str,
+) -> Result<SuccessResponse, GatewayError> {
     let caller = state.verifier.verify(headers).await?;
     let envelope = Envelope::parse(body)?;
     let span = tracing::Span::current();
@@ -82,6 +97,7 @@ async fn process(state: &GatewayState, headers: &HeaderMap, body: &[u8]) -> Resu
         ));
     };
     span.record("callback", callback.name());
+    *name = callback.name();
 
     check_cyberapp_extra(headers)?;
     let key = CallbackKey::new(&envelope.request_id, body);

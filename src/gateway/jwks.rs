@@ -14,6 +14,8 @@ use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use tokio::sync::Mutex;
 
+use crate::metrics::{METRICS, Metrics};
+
 /// Keys are refetched at least this often (the contract asks for at least hourly).
 pub const MAX_KEY_AGE: Duration = Duration::from_hours(1);
 /// Keys that could not be refreshed for this long are no longer trusted (Acronis rotates keys daily).
@@ -129,7 +131,10 @@ impl IssuerKeys {
             return;
         }
         *last_fetch = Some(Instant::now());
-        match fetch(http, url).await {
+        let fetched = fetch(http, url).await;
+        let outcome = if fetched.is_ok() { "success" } else { "failure" };
+        Metrics::outcome(&METRICS.jwks_fetches, outcome);
+        match fetched {
             Ok(keys) => {
                 tracing::info!(jwks_url = %url, keys = keys.len(), "fetched issuer signing keys");
                 let mut snapshot = self.snapshot.write().unwrap_or_else(std::sync::PoisonError::into_inner);

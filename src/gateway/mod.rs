@@ -45,17 +45,22 @@ impl axum::extract::FromRef<GatewayState> for HealthClient {
     }
 }
 
-/// The probes alone (`/healthz`, `/readyz`), for a process that runs no gateway: it still answers the
-/// kubelet on HTTP_ADDR.
+/// The probes and metrics alone (`/healthz`, `/readyz`, `/metrics`), for a process that runs no gateway:
+/// it still answers the kubelet and Prometheus on HTTP_ADDR.
 pub fn probe_router(health: HealthClient) -> Router {
-    Router::new().route("/healthz", get(health::live)).route("/readyz", get(health::ready)).with_state(health)
+    Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(crate::metrics::handler))
+        .with_state(health)
 }
 
 pub fn router(state: GatewayState) -> Router {
     let mut router = Router::new()
         .route("/callback", post(callback::handle))
         .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready));
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(crate::metrics::handler));
     if let Some(jwks) = state.dev_jwks.clone() {
         router = router.route("/dev/api/idp/v1/keys", get(move || async move { axum::Json((*jwks).clone()) }));
     }

@@ -27,6 +27,7 @@ pub async fn watch(db: DatabaseConnection, reporter: HealthReporter, shutdown: C
             () = shutdown.cancelled() => break,
             status = check(&db, &mut schema_current) => status,
         };
+        crate::metrics::record_pool(&db);
         if last != Some(status) {
             tracing::info!(%status, "TenantService health changed");
             set(&reporter, status).await;

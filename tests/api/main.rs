@@ -15,6 +15,7 @@ mod hostile_input;
 mod idempotency;
 mod large_partner;
 mod limits;
+mod metrics;
 mod mirrored_partner;
 mod partner_mapping;
 mod service;

@@ -20,6 +20,7 @@ use self::cache::VerifiedCache;
 use self::throttle::FailureThrottle;
 use super::error::TenantError;
 use super::store::TenantStore;
+use crate::metrics::{METRICS, Metrics};
 
 /// How long a check may wait for a free Argon2 slot before it is shed.
 const HASHING_WAIT: Duration = Duration::from_secs(3);
@@ -84,8 +85,10 @@ impl CredentialVerifier {
         if let Some(stored) = &stored
             && let Some(organization) = self.cache.lookup(&fingerprint, &stored.secret_hash)
         {
+            Metrics::outcome(&METRICS.credential_cache, "hit");
             return Ok(organization);
         }
+        Metrics::outcome(&METRICS.credential_cache, "miss");
         let attempt = self.throttle.begin(identity).map_err(|retry_after| TenantError::Throttled {
             reason: "Too many failed attempts with these credentials; please wait before trying again.",
             retry_after,
