@@ -7,6 +7,7 @@
 //! No token ever reaches a log line or an error message.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, header};
@@ -18,6 +19,7 @@ use serde::Deserialize;
 
 use super::error::GatewayError;
 use super::jwks::{IssuerKeys, KeyLookup};
+use super::token_cache::{self, Outcome, TimeCheck, TokenCache, Verdict};
 
 /// Tokens longer than this are refused before any parsing; real ones are about 1 KiB.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -38,12 +40,20 @@ pub struct RequestVerifier {
     issuers: HashMap<String, IssuerKeys>,
     endpoint_allow_list: HashSet<String>,
     clock_leeway: Duration,
+    verdicts: TokenCache,
 }
 
 /// A caller whose token was verified: the endpoints its token is scoped to.
 #[derive(Debug)]
 pub struct VerifiedCaller {
-    roles: Vec<String>,
+    roles: Arc<[String]>,
+}
+
+/// A token's issuer and key id, and the issuer's key for that id.
+struct SigningKey {
+    issuer: String,
+    kid: String,
+    key: Arc<DecodingKey>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +65,9 @@ struct UnverifiedIssuer {
 struct AcgwClaims {
     #[serde(default)]
     scope: Vec<ScopeEntry>,
+    /// Required and checked by the validation; kept to re-check a remembered token.
+    exp: u64,
+    nbf: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +108,7 @@ impl RequestVerifier {
             issuers,
             endpoint_allow_list: settings.endpoint_allow_list.iter().cloned().collect(),
             clock_leeway: settings.clock_leeway,
+            verdicts: TokenCache::default(),
         })
     }
 
@@ -103,25 +117,43 @@ impl RequestVerifier {
         self.issuers.insert(issuer, IssuerKeys::fixed(keys));
     }
 
-    /// Verifies the `Authorization: Bearer <jwt>` header.
+    /// Verifies the `Authorization: Bearer <jwt>` header: from a remembered verdict when one still holds
+    /// (see `token_cache`), else in full.
     pub async fn verify(&self, headers: &HeaderMap) -> Result<VerifiedCaller, GatewayError> {
         let token = bearer_token(headers)?;
-        let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("the token is malformed"))?;
-        if header.alg != Algorithm::RS256 {
-            return Err(unauthorized("the token must be signed with RS256"));
+        let digest = token_cache::digest(token);
+        if let Some(verdict) = self.verdicts.get(&digest)
+            && self.still_signed_by(&verdict).await
+        {
+            return match (&verdict.outcome, verdict.outcome.time_check(self.clock_leeway)) {
+                (Outcome::BadSignature, _) => Err(unauthorized(rejection_reason(&ErrorKind::InvalidSignature))),
+                (Outcome::Accepted { roles, .. }, TimeCheck::Valid) => Ok(VerifiedCaller { roles: Arc::clone(roles) }),
+                (Outcome::Accepted { .. }, TimeCheck::Expired) => {
+                    Err(unauthorized(rejection_reason(&ErrorKind::ExpiredSignature)))
+                }
+                (Outcome::Accepted { .. }, TimeCheck::NotYetValid) => {
+                    Err(unauthorized(rejection_reason(&ErrorKind::ImmatureSignature)))
+                }
+            };
         }
-        let kid = header.kid.ok_or_else(|| unauthorized("the token has no key id"))?;
-        let issuer = unverified_issuer(token)?;
-        // The issuer picks which configured key set to use; the signature check below then proves it.
-        let keys = self.issuers.get(&issuer).ok_or_else(|| unauthorized("the token's issuer is not trusted"))?;
-        let key = match keys.key(&kid).await {
-            KeyLookup::Found(key) => key,
-            KeyLookup::Unknown => return Err(unauthorized("the token's signing key is unknown")),
-            KeyLookup::Unavailable => {
-                return Err(GatewayError::Unavailable(
-                    "The Acronis signing keys could not be fetched; please retry shortly.".into(),
-                ));
-            }
+        let (caller, verdict) = self.verify_fully(token).await;
+        if let Some(verdict) = verdict {
+            self.verdicts.insert(digest, verdict, self.clock_leeway);
+        }
+        caller
+    }
+
+    /// Whether the key a verdict was reached with is still the issuer's key for that `kid`.
+    async fn still_signed_by(&self, verdict: &Verdict) -> bool {
+        let Some(keys) = self.issuers.get(&verdict.issuer) else { return false };
+        matches!(keys.key(&verdict.kid).await, KeyLookup::Found(key) if Arc::ptr_eq(&key, &verdict.key))
+    }
+
+    /// The full check, and the verdict worth remembering (an acceptance, or a bad signature).
+    async fn verify_fully(&self, token: &str) -> (Result<VerifiedCaller, GatewayError>, Option<Verdict>) {
+        let SigningKey { issuer, kid, key } = match self.signing_key(token).await {
+            Ok(signing) => signing,
+            Err(error) => return (Err(error), None),
         };
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = self.clock_leeway.as_secs();
@@ -129,11 +161,38 @@ impl RequestVerifier {
         validation.set_required_spec_claims(&["exp", "iss"]);
         validation.validate_nbf = true;
         validation.validate_aud = false;
-        let claims = jsonwebtoken::decode::<AcgwClaims>(token, &key, &validation)
-            .map_err(|error| unauthorized(rejection_reason(error.kind())))?
-            .claims;
-        let roles = claims.scope.into_iter().filter_map(|entry| entry.role).collect();
-        Ok(VerifiedCaller { roles })
+        match jsonwebtoken::decode::<AcgwClaims>(token, &key, &validation) {
+            Ok(decoded) => {
+                let AcgwClaims { scope, exp, nbf } = decoded.claims;
+                let roles: Arc<[String]> = scope.into_iter().filter_map(|entry| entry.role).collect();
+                let outcome = Outcome::Accepted { roles: Arc::clone(&roles), exp, nbf };
+                (Ok(VerifiedCaller { roles }), Some(Verdict { issuer, kid, key, outcome }))
+            }
+            Err(error) if *error.kind() == ErrorKind::InvalidSignature => {
+                let refusal = unauthorized(rejection_reason(error.kind()));
+                (Err(refusal), Some(Verdict { issuer, kid, key, outcome: Outcome::BadSignature }))
+            }
+            Err(error) => (Err(unauthorized(rejection_reason(error.kind()))), None),
+        }
+    }
+
+    /// The key that must have signed `token`: RS256 only, from the key set of its (trusted) issuer, by `kid`.
+    async fn signing_key(&self, token: &str) -> Result<SigningKey, GatewayError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("the token is malformed"))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(unauthorized("the token must be signed with RS256"));
+        }
+        let kid = header.kid.ok_or_else(|| unauthorized("the token has no key id"))?;
+        let issuer = unverified_issuer(token)?;
+        // The issuer picks which configured key set to use; the signature check then proves it.
+        let keys = self.issuers.get(&issuer).ok_or_else(|| unauthorized("the token's issuer is not trusted"))?;
+        match keys.key(&kid).await {
+            KeyLookup::Found(key) => Ok(SigningKey { issuer, kid, key }),
+            KeyLookup::Unknown => Err(unauthorized("the token's signing key is unknown")),
+            KeyLookup::Unavailable => Err(GatewayError::Unavailable(
+                "The Acronis signing keys could not be fetched; please retry shortly.".into(),
+            )),
+        }
     }
 
     /// The token must be scoped to the body's `context.endpoint_id`, and the endpoint must be one this

@@ -14,6 +14,7 @@ mod health;
 mod idempotency;
 pub mod jwks;
 mod paging;
+mod token_cache;
 
 use std::sync::Arc;
 

@@ -8,7 +8,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::fake_idp::{TestKey, unix_now};
-use crate::helpers::{ENDPOINT_ID, PARTNER_TENANT, TestApp, enable_partner, reset_partner, token_for};
+use crate::helpers::{
+    ENDPOINT_ID, PARTNER_TENANT, TestApp, enable_partner, get_partner_state, reset_partner, token_for,
+};
 
 /// Sends a state-changing callback (`reset` of an enabled partner) with `authorization` and asserts it is
 /// refused with `status` and the contract's error body, and that nothing was written.
@@ -232,4 +234,50 @@ async fn when_the_idp_cannot_be_reached_callbacks_get_503_and_nothing_changes() 
     response.assert_error(503);
     assert!(response.headers.contains_key("retry-after"));
     assert!(app.snapshot().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_reused_token_is_refused_once_it_expires_even_though_it_was_accepted_before() {
+    let app = TestApp::spawn_with(|args| args.acgw.clock_leeway_secs = 0).await;
+    let token = signed(&app, |claims| claims["exp"] = json!(unix_now() + 2));
+    let body = get_partner_state(PARTNER_TENANT);
+    let accepted = app.callback_with_token(&body, Some(&token)).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    assert_eq!(app.callback_with_token(&body, Some(&token)).await.status, 200, "reused within its lifetime");
+
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let expired = app.callback_with_token(&body, Some(&token)).await;
+    expired.assert_error(401);
+    assert!(expired.err_message().contains("expired"), "{}", expired.err_message());
+}
+
+#[tokio::test]
+async fn a_reused_token_stops_working_once_its_key_is_rotated_away() {
+    let app = TestApp::spawn_with(|args| args.acgw.jwks_refetch_interval_secs = 1).await;
+    let old_token = app.token();
+    let body = get_partner_state(PARTNER_TENANT);
+    assert_eq!(app.callback_with_token(&body, Some(&old_token)).await.status, 200);
+
+    // The issuer replaces its key; a token with the new kid makes the service fetch the new set.
+    app.idp.publish(vec![TestKey::rotated()]);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let rotated = TestKey::rotated();
+    let new_token = rotated.sign(&rotated.kid, &app.idp.claims(ENDPOINT_ID));
+    assert_eq!(app.callback_with_token(&body, Some(&new_token)).await.status, 200);
+
+    let old = app.callback_with_token(&body, Some(&old_token)).await;
+    old.assert_error(401);
+}
+
+#[tokio::test]
+async fn a_forged_token_replayed_is_refused_every_time_and_a_good_one_still_passes() {
+    let app = TestApp::spawn().await;
+    let forged = TestKey::rotated().sign(&TestKey::primary().kid, &app.idp.claims(ENDPOINT_ID));
+    let body = get_partner_state(PARTNER_TENANT);
+    for _ in 0..3 {
+        let refused = app.callback_with_token(&body, Some(&forged)).await;
+        refused.assert_error(401);
+        assert!(refused.err_message().contains("signature"), "{}", refused.err_message());
+    }
+    assert_eq!(app.callback(&body).await.status, 200);
 }
