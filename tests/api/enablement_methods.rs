@@ -2,7 +2,7 @@
 //! enable or map customers, disable customers, disable the partner, and read the final state back through
 //! the callbacks, as the Acronis gateway would.
 
-use cyberapp_tenants::pb::{OrganizationKind, SetCredentialsRequest};
+use cyberapp_tenants::pb::OrganizationKind;
 use serde_json::{Value, json};
 
 use crate::customers::{C1, C2, mapping_write, organizations, set_state};
@@ -32,15 +32,7 @@ async fn directory(app: &TestApp, partner_parent: Option<&str>) {
         ],
     )
     .await;
-    app.grpc()
-        .await
-        .set_credentials(SetCredentialsRequest {
-            identity: "admin".into(),
-            organization_id: "msp".into(),
-            secrets_json: json!({ "password": "pw" }).to_string(),
-        })
-        .await
-        .expect("credentials");
+    app.set_password("admin", "msp", "pw").await;
 }
 
 async fn enable_mapped_partner(app: &TestApp) {

@@ -224,6 +224,17 @@ impl TestApp {
         client.enable_mirrored_partner(request).await.expect("seeded");
     }
 
+    /// Gives `identity` the secrets `{"password": password}` in the directory, for `organization_id`.
+    pub async fn set_password(&self, identity: &str, organization_id: &str, password: &str) {
+        use cyberapp_tenants::pb::SetCredentialsRequest;
+        let request = SetCredentialsRequest {
+            identity: identity.to_owned(),
+            organization_id: organization_id.to_owned(),
+            secrets_json: serde_json::json!({ "password": password }).to_string(),
+        };
+        self.grpc().await.set_credentials(request).await.expect("credentials set");
+    }
+
     /// Inserts an enabled customer record directly (for callbacks that act on customers made elsewhere).
     pub async fn insert_customer(
         &self,

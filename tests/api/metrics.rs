@@ -3,8 +3,7 @@
 //! The registry is process-wide and tests run in parallel, so assertions are "grew by at least", never
 //! exact values.
 
-use cyberapp_tenants::pb::{OrganizationKind, SetCredentialsRequest};
-use serde_json::json;
+use cyberapp_tenants::pb::OrganizationKind;
 
 use crate::customers::organizations;
 use crate::helpers::{PARTNER_TENANT, TestApp, enable_partner, envelope, get_partner_state, password_auth};
@@ -28,15 +27,7 @@ fn sample(text: &str, series: &str) -> f64 {
 async fn metrics_expose_stable_names_and_count_callbacks_grpc_calls_caches_and_fetches() {
     let app = TestApp::spawn().await;
     organizations(&app, &[("msp", OrganizationKind::Partner, None)]).await;
-    app.grpc()
-        .await
-        .set_credentials(SetCredentialsRequest {
-            identity: "admin".into(),
-            organization_id: "msp".into(),
-            secrets_json: json!({ "password": "pw" }).to_string(),
-        })
-        .await
-        .expect("credentials");
+    app.set_password("admin", "msp", "pw").await;
     let before = scrape(&app).await;
 
     assert_eq!(app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await.status, 200);

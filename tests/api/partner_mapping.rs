@@ -194,15 +194,7 @@ async fn a_credential_change_is_a_write_with_the_new_credentials_and_the_old_one
     app.callback_with_headers(&write(PARTNER_TENANT, "acme-msp"), &acme()).await;
     // Warm the cache with the old password, then change it in the directory.
     assert_eq!(app.callback_with_headers(&read(PARTNER_TENANT), &acme()).await.status, 200);
-    app.grpc()
-        .await
-        .set_credentials(SetCredentialsRequest {
-            identity: "admin@acme".into(),
-            organization_id: "acme-msp".into(),
-            secrets_json: json!({ "password": "n3w" }).to_string(),
-        })
-        .await
-        .expect("changed");
+    app.set_password("admin@acme", "acme-msp", "n3w").await;
 
     let old = app.callback_with_headers(&read(PARTNER_TENANT), &acme()).await;
     old.assert_error(401);
