@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# Builds the service and the bench (release), then for each backend starts the service in development mode,
+# prepares the workloads, runs every workload at every concurrency and prints one markdown table.
+# Options (environment): DURATION (10), WARMUP (2), CONCURRENCIES ("1 16 64"), BACKENDS ("sqlite postgres"),
+# WORKLOADS ("W1 W2 W3 W4 W5"), SERVICE_TARGET_DIR (bench/target/service), SERVICE_BIN (skip the service
+# build), PG_ADMIN_URL (a PostgreSQL server to create the bench database on), KEEP_TMP=1 (keep logs).
+# See bench/README.md.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONCURRENCIES=${CONCURRENCIES:-"1 16 64"}
+BACKENDS=${BACKENDS:-"sqlite postgres"}
+WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4 W5"}
+SERVICE_TARGET_DIR=${SERVICE_TARGET_DIR:-$BENCH_DIR/target/service}
+IDENTITY="admin@bench"
+PASSWORD="bench-pw"
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# Largest concurrency decides how many customers W3 needs (10 per connection).
+MAX_C=1
+for c in $CONCURRENCIES; do
+  [[ $c =~ ^[0-9]+$ && $c -ge 1 ]] || die "CONCURRENCIES must be positive integers, got '$c'"
+  if (( c > MAX_C )); then MAX_C=$c; fi
+done
+CUSTOMERS=$(( MAX_C * 10 > 1000 ? MAX_C * 10 : 1000 ))
+# One login of the bench partner per W2/W3 connection (see README: one identity checked by dozens of
+# connections at once is not what the Acronis gateway sends, and the service throttles it).
+LOGINS=$(( MAX_C > 64 ? MAX_C : 64 ))
+for w in $WORKLOADS; do [[ $w =~ ^W[1-5]$ ]] || die "WORKLOADS takes W1..W5, got '$w'"; done
+for b in $BACKENDS; do [[ $b == sqlite || $b == postgres ]] || die "BACKENDS takes sqlite and postgres, got '$b'"; done
+
+RUN_STARTED=$(date +%s)
+TMP=$(mktemp -d /tmp/cyberapp-bench.XXXXXX)
+RESULTS="$TMP/results.jsonl"
+: >"$RESULTS"
+SVC_PID=""
+PG_DIR=""
+PG_BIN=""
+PG_DB=""
+PG_ADMIN=""
+FAILURES=0
+
+cleanup() {
+  local status=$?
+  stop_service || true
+  if [[ -n $PG_DB && -n $PG_ADMIN ]]; then
+    psql "$PG_ADMIN" -qAtc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  if [[ -n $PG_DIR ]]; then
+    su postgres -c "$PG_BIN/pg_ctl -D $PG_DIR -m immediate stop" >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
+  if [[ ${KEEP_TMP:-0} == 1 || $status != 0 ]]; then
+    log "logs and raw results kept in $TMP"
+  else
+    rm -rf "$TMP"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------------------------------------------- build
+if [[ -n ${SERVICE_BIN:-} ]]; then
+  [[ -x $SERVICE_BIN ]] || die "SERVICE_BIN=$SERVICE_BIN is not executable"
+  log "service binary: $SERVICE_BIN (not built)"
+else
+  log "building the service (release) into $SERVICE_TARGET_DIR"
+  (cd "$ROOT" && CARGO_TARGET_DIR="$SERVICE_TARGET_DIR" cargo build --release --quiet --bin cyberapp-tenants)
+  SERVICE_BIN="$SERVICE_TARGET_DIR/release/cyberapp-tenants"
+fi
+log "building the bench (release)"
+(cd "$BENCH_DIR" && CARGO_TARGET_DIR="$BENCH_DIR/target" cargo build --release --quiet)
+BENCH="$BENCH_DIR/target/release/cyberapp-bench"
+
+"$BENCH" directory --customers "$CUSTOMERS" --logins "$LOGINS" --identity "$IDENTITY" --password "$PASSWORD" >"$TMP/directory.json"
+
+# -------------------------------------------------------------------------------------------------- helpers
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local port
+  while :; do
+    port=$(( 20000 + RANDOM % 30000 ))
+    port_in_use "$port" || { echo "$port"; return; }
+  done
+}
+rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
+
+# start_service SLUG LABEL [VAR=VALUE...]: starts `serve` on fresh ports with DATABASE_URL and DATA_DIR, waits for
+# /readyz, records the time to ready and the idle RSS.
+start_service() {
+  local slug=$1 label=$2; shift 2
+  HTTP_PORT=$(free_port)
+  local grpc_port
+  grpc_port=$(free_port)
+  [[ $grpc_port != "$HTTP_PORT" ]] || grpc_port=$(free_port)
+  URL="http://127.0.0.1:$HTTP_PORT"
+  SVC_LOG="$TMP/service-$slug.log"
+  local t0 t1
+  t0=$(date +%s%N)
+  env ACGW_DEV_MODE=true DATA_DIR="$DATA_DIR" DATABASE_URL="$DATABASE_URL" \
+    HTTP_ADDR="127.0.0.1:$HTTP_PORT" GRPC_ADDR="127.0.0.1:$grpc_port" RUST_LOG=warn LOG_FORMAT=json "$@" \
+    "$SERVICE_BIN" serve >>"$SVC_LOG" 2>&1 &
+  SVC_PID=$!
+  if ! "$BENCH" wait-ready --url "$URL" --timeout 60; then
+    tail -n 20 "$SVC_LOG" >&2 || true
+    die "the service ($label) did not become ready"
+  fi
+  t1=$(date +%s%N)
+  READY_MS=$(( (t1 - t0) / 1000000 ))
+  sleep 1
+  IDLE_RSS=$(rss_mib "$SVC_PID")
+  log "service $label (pid $SVC_PID) ready in ${READY_MS} ms, idle RSS ${IDLE_RSS} MiB, $URL"
+  HEADER_LINES+=("| $label | ${READY_MS} ms | ${IDLE_RSS} MiB |")
+}
+
+stop_service() {
+  if [[ -n $SVC_PID ]]; then
+    kill -TERM "$SVC_PID" 2>/dev/null || true
+    local i
+    for i in $(seq 1 100); do
+      kill -0 "$SVC_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$SVC_PID" 2>/dev/null || true
+    wait "$SVC_PID" 2>/dev/null || true
+    SVC_PID=""
+  fi
+}
+
+# bench_run BACKEND WORKLOAD TOKEN_MODE CONCURRENCY LABEL [extra bench args...]
+bench_run() {
+  local backend=$1 workload=$2 mode=$3 c=$4 label=$5; shift 5
+  local out
+  if out=$("$BENCH" --url "$URL" --dev-key "$DATA_DIR/dev-signing-key.pem" --customers "$CUSTOMERS" \
+      --logins "$LOGINS" --identity "$IDENTITY" --password "$PASSWORD" --workload "$workload" --token-mode "$mode" \
+      --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" --service-pid "$SVC_PID" --json "$@"); then
+    jq -c --arg backend "$backend" --arg name "$label" '. + {backend: $backend, name: $name}' <<<"$out" >>"$RESULTS"
+    LAST_RPS=$(jq -r '.rps' <<<"$out")
+  else
+    FAILURES=$((FAILURES + 1))
+    LAST_RPS=""
+    jq -nc --arg backend "$backend" --arg name "$label" --arg w "$workload" --arg m "$mode" --argjson c "$c" \
+      '{backend: $backend, name: $name, workload: $w, token_mode: $m, concurrency: $c, failed: true}' >>"$RESULTS"
+    log "run failed: $backend $label $mode c=$c (see above)"
+  fi
+  if ! kill -0 "$SVC_PID" 2>/dev/null; then
+    tail -n 30 "$SVC_LOG" >&2 || true
+    die "the service exited during $backend $label c=$c"
+  fi
+}
+
+# pool_rate RATE [FACTOR]: the --expected-rate for a fresh-token run, 1.25 × FACTOR × RATE, at least 200.
+pool_rate() { awk -v r="${1:-0}" -v f="${2:-1}" 'BEGIN { r = r * f * 1.25; printf "%.0f", (r < 200 ? 200 : r) }'; }
+
+# Runs the selected workloads against the running service: W1-W3 and W5 with reused and with fresh tokens,
+# W4 with reused ones.
+run_workloads() {
+  local backend=$1 w c rps
+  local -A w1_fresh_rps=()
+  for w in $WORKLOADS; do
+    for c in $CONCURRENCIES; do
+      bench_run "$backend" "$w" reuse "$c" "$w"
+      rps=${LAST_RPS:-0}
+      case $w in
+        W1 | W2 | W3)
+          # Size the fresh-token pool from the reuse run: fresh is never faster than reuse.
+          bench_run "$backend" "$w" fresh "$c" "$w" --expected-rate "$(pool_rate "$rps")"
+          if [[ $w == W1 ]]; then w1_fresh_rps[$c]=${LAST_RPS:-0}; fi
+          ;;
+        W5)
+          # A reused forged token is refused from the service's token-verdict cache; fresh ones each cost an
+          # RSA check but no database work: twice the rate of W1 with fresh tokens sizes the pool (6000/s when
+          # W1 did not run).
+          bench_run "$backend" "$w" fresh "$c" "$w" \
+            --expected-rate "$(pool_rate "${w1_fresh_rps[$c]:-3000}" 2)"
+          ;;
+      esac
+    done
+  done
+}
+
+pg_start() {
+  if [[ -n ${PG_ADMIN_URL:-} ]]; then
+    PG_ADMIN=$PG_ADMIN_URL
+  elif port_in_use 5432; then
+    PG_ADMIN="postgres://postgres@127.0.0.1:5432/postgres"
+  else
+    log "no PostgreSQL on 127.0.0.1:5432; starting a throwaway cluster"
+    if ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    fi
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    local port
+    port=$(free_port)
+    PG_DIR=$(mktemp -d /tmp/cyberapp-bench-pg.XXXXXX)
+    chown postgres "$PG_DIR"
+    su postgres -c "$PG_BIN/initdb -D $PG_DIR --auth=trust -U postgres" >/dev/null
+    su postgres -c "$PG_BIN/pg_ctl -D $PG_DIR -o '-c listen_addresses=127.0.0.1 -p $port -k /tmp' -w start" >/dev/null
+    PG_ADMIN="postgres://postgres@127.0.0.1:$port/postgres"
+  fi
+  PG_DB="cyberapp_bench_$(date +%s)_$$"
+  psql "$PG_ADMIN" -qAtc "CREATE DATABASE $PG_DB" >/dev/null
+  DATABASE_URL="${PG_ADMIN%/*}/$PG_DB"
+}
+
+pg_stop() {
+  if [[ -n $PG_DB ]]; then
+    psql "$PG_ADMIN" -qAtc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
+    PG_DB=""
+  fi
+}
+
+# --------------------------------------------------------------------------------------------------- runs
+HEADER_LINES=()
+LOG_LINES=()
+for backend in $BACKENDS; do
+  DATA_DIR="$TMP/$backend"
+  mkdir -p "$DATA_DIR"
+  if [[ $backend == sqlite ]]; then
+    DATABASE_URL="sqlite://$DATA_DIR/tenants.db?mode=rwc"
+  else
+    pg_start
+  fi
+  log "=== $backend"
+  start_service "$backend" "$backend"
+  DATABASE_URL="$DATABASE_URL" "$SERVICE_BIN" directory import "$TMP/directory.json" >"$TMP/import-$backend.log" 2>&1 \
+    || { cat "$TMP/import-$backend.log" >&2; die "directory import failed ($backend)"; }
+  "$BENCH" setup --url "$URL" --dev-key "$DATA_DIR/dev-signing-key.pem" --identity "$IDENTITY" \
+    --password "$PASSWORD" --customers "$CUSTOMERS" 2>"$TMP/setup-$backend.log" \
+    || { cat "$TMP/setup-$backend.log" >&2; die "setup failed ($backend)"; }
+  run_workloads "$backend"
+
+  if [[ " $WORKLOADS " == *" W2 "* ]]; then
+    # W2 once more with the credential cache disabled (CREDENTIAL_CACHE_TTL_SECS=0: nothing is remembered,
+    # so every enablement.read pays for Argon2).
+    stop_service
+    start_service "$backend-cache-off" "$backend, credential cache off" CREDENTIAL_CACHE_TTL_SECS=0
+    for c in $CONCURRENCIES; do
+      bench_run "$backend" W2 reuse "$c" "W2 cache off"
+    done
+  fi
+  stop_service
+  for f in "$TMP"/service-"$backend"*.log; do
+    n_warn=$(grep -c '"level":"WARN"' "$f" || true)
+    n_error=$(grep -c '"level":"ERROR"' "$f" || true)
+    if (( n_error > 0 )); then
+      log "service log $(basename "$f"): $n_error ERROR lines, e.g.:"
+      grep '"level":"ERROR"' "$f" | sort | uniq -c | sort -rn | head -n 5 >&2 || true
+    fi
+    LOG_LINES+=("$(basename "$f" .log): $n_warn WARN, $n_error ERROR log lines")
+  done
+  if [[ $backend == postgres ]]; then pg_stop; fi
+done
+
+# ------------------------------------------------------------------------------------------------- report
+elapsed=$(( $(date +%s) - RUN_STARTED ))
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+{
+  echo "## cyberapp-tenants load test"
+  echo
+  echo "Machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, kernel $(uname -r); service commit $commit (work tree as built)."
+  echo "Each run: ${WARMUP}s warm-up, ${DURATION}s measured; closed loop, one HTTP/1.1 keep-alive connection per"
+  echo "concurrency unit; latencies in ms. CPU% is of one core (200% = both cores of a 2-core machine), measured over"
+  echo "the measured window; errors = responses with a status other than the expected one (200; 401 for W5) plus"
+  echo "transport errors; all CPU% = every process on the machine (service + bench + PostgreSQL + the rest)."
+  echo "Whole run took ${elapsed}s."
+  echo
+  echo "| service instance | ready after spawn | idle RSS |"
+  echo "|---|---|---|"
+  printf '%s\n' "${HEADER_LINES[@]}"
+  echo
+  if (( ${#LOG_LINES[@]} )); then printf -- '- %s\n' "${LOG_LINES[@]}"; echo; fi
+  echo "| backend | workload | token | concurrency | req/s | p50 | p90 | p99 | max | errors | service CPU% | service max RSS MiB | bench CPU% | all CPU% |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  jq -r '
+    def f2: if . == null then "-" else (. * 100 | round / 100 | tostring) end;
+    def f0: if . == null then "-" else (. | round | tostring) end;
+    def errs:
+      . as $r
+      | ([$r.statuses | to_entries[] | select(.key != ($r.expected_status | tostring)) | "\(.key)×\(.value)"]
+         + [$r.transport_errors | to_entries[] | "\(.key)×\(.value)"]) as $detail
+      | if $r.errors == 0 then "0" else "\($r.errors) (\($detail | join(", ")))" end;
+    if .failed then
+      "| \(.backend) | \(.name) | \(.token_mode) | \(.concurrency) | FAILED | - | - | - | - | - | - | - | - | - |"
+    else
+      "| \(.backend) | \(.name) | \(.token_mode)\(if .tokens.wrapped then " (pool wrapped)" else "" end) | \(.concurrency) | \(.rps | f0) | \(.latency_ms.p50 | f2) | \(.latency_ms.p90 | f2) | \(.latency_ms.p99 | f2) | \(.latency_ms.max | f2) | \(errs) | \(.service_cpu_pct | f0) | \(.service_max_rss_mib | if . == null then "-" else tostring end) | \(.bench_cpu_pct | f0) | \(if .machine_busy_pct == null then "-" else (.machine_busy_pct * $ncpu | round | tostring) end) |"
+    end' --argjson ncpu "$(nproc)" "$RESULTS"
+} | tee "$TMP/report.md"
+
+# The cache-off runs must be far slower than the cached ones, or the cache was not off.
+check=$(jq -rs '
+  [ .[] | select(.failed | not) ] as $rows
+  | [ $rows[] | select(.name == "W2 cache off") as $off
+      | ($rows[] | select(.name == "W2" and .token_mode == "reuse" and .backend == $off.backend and .concurrency == $off.concurrency)) as $on
+      | (($on.statuses["200"] // 0) / $on.duration_secs | round) as $on_ok
+      | (($off.statuses["200"] // 0) / $off.duration_secs | round) as $off_ok
+      | "\($off.backend) c=\($off.concurrency): \($on_ok) successful req/s with the cache, \($off_ok) with it off"
+        + (if $off_ok * 3 > $on_ok then " (NOT clearly slower: is the cache really off?)" else "" end) ]
+  | .[]' "$RESULTS")
+if [[ -n $check ]]; then
+  echo
+  echo "Credential cache check (W2):"
+  sed 's/^/- /' <<<"$check"
+fi
+
+unexpected=$(jq -s '[.[] | select(.failed | not) | .errors] | add // 0' "$RESULTS")
+log "done in ${elapsed}s; $FAILURES failed runs, $unexpected unexpected responses in total; raw results: $RESULTS"
+if (( FAILURES > 0 )); then
+  exit 1
+fi

@@ -1,0 +1,523 @@
+//! `cyberapp-bench`: an HTTP/1.1 load generator for a running `cyberapp-tenants` service.
+//!
+//! It starts nothing itself: point it at a service started with `ACGW_DEV_MODE=true` (so the development
+//! signing key in DATA_DIR is trusted), run `setup` once, then run workloads. See bench/README.md.
+
+mod client;
+mod procstat;
+mod rng;
+mod run;
+mod token;
+mod workload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderName, HeaderValue, Method, Request, Uri};
+use http_body_util::Full;
+use serde_json::{Value, json};
+
+use crate::client::Conn;
+use crate::rng::Rng;
+use crate::run::{LatencyMs, Plan, Report, TokenReport, Tokens, ms};
+use crate::workload::{
+    DEFAULT_CUSTOMERS, DEFAULT_IDENTITY, DEFAULT_LOGINS, DEFAULT_PASSWORD, MAPPED_PARTNER_TENANT,
+    MIRRORED_PARTNER_TENANT, PAIRS_PER_WRITE, VENDOR_PARTNER_ORG, Workload,
+};
+
+/// The endpoint the service's `dev token` scopes tokens to by default.
+const DEFAULT_ENDPOINT_ID: &str = "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cyberapp-bench",
+    version,
+    about = "Load generator for cyberapp-tenants: sends Acronis-shaped callbacks over HTTP/1.1 keep-alive \
+             to a running service (started with ACGW_DEV_MODE=true) and reports throughput and latency",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Prepare what the workloads need through real callbacks (enable the W1 mirrored partner, map the
+    /// W2/W3 partner with enablement.write) and check it; the directory must already hold the file that
+    /// `directory` prints
+    Setup(Target),
+    /// Print the directory file to load with `cyberapp-tenants directory import FILE`
+    Directory(DirectoryArgs),
+    /// Wait until GET /readyz answers 200 (exit 1 on timeout)
+    WaitReady(WaitArgs),
+}
+
+/// Where the service is and how to authenticate to it.
+#[derive(Debug, Clone, Args)]
+struct Target {
+    /// Base URL of the service's gateway
+    #[arg(long, env = "BENCH_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+
+    /// The service's development signing key (DATA_DIR/dev-signing-key.pem of `serve` with ACGW_DEV_MODE=true)
+    /// [required]
+    #[arg(long, env = "BENCH_DEV_KEY")]
+    dev_key: Option<PathBuf>,
+
+    /// Token issuer the service trusts [default: http://localhost:<port of --url>/dev]
+    #[arg(long, env = "BENCH_ISSUER")]
+    issuer: Option<String>,
+
+    /// CyberApp endpoint id: the token's scope[].role and every request's context.endpoint_id
+    #[arg(long, env = "BENCH_ENDPOINT_ID", default_value = DEFAULT_ENDPOINT_ID)]
+    endpoint_id: String,
+
+    /// Identity of the X-CyberApp-Auth credentials (W2, W3, setup); must be in the directory
+    #[arg(long, default_value = DEFAULT_IDENTITY)]
+    identity: String,
+
+    /// Password of the X-CyberApp-Auth credentials
+    #[arg(long, default_value = DEFAULT_PASSWORD)]
+    password: String,
+
+    /// Customer organizations under the bench partner in the directory (W3 needs 10 per connection)
+    #[arg(long, default_value_t = DEFAULT_CUSTOMERS)]
+    customers: usize,
+
+    /// Extra logins of the bench partner in the directory: W2/W3 connection i authenticates as
+    /// <user>-(i mod N)@<domain> of --identity; 0 = every connection uses --identity itself
+    #[arg(long, default_value_t = DEFAULT_LOGINS)]
+    logins: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TokenMode {
+    /// One token for every request (the Acronis gateway reuses a token for an hour)
+    Reuse,
+    /// A different token for every request, from a pool signed before the run
+    Fresh,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    target: Target,
+
+    /// What to send [required]
+    #[arg(long, value_enum)]
+    workload: Option<Workload>,
+
+    /// Connections, each with one request in flight (closed loop)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    concurrency: u64,
+
+    /// Measured seconds
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+
+    /// Seconds of load before measuring starts
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+
+    /// Token handling
+    #[arg(long, value_enum, default_value_t = TokenMode::Reuse)]
+    token_mode: TokenMode,
+
+    /// Print one JSON object on stdout (the human line goes to stderr)
+    #[arg(long)]
+    json: bool,
+
+    /// Runtime worker threads [default: number of CPUs]
+    #[arg(long)]
+    threads: Option<usize>,
+
+    /// Requests per second expected, to size the fresh-token pool: (warmup + duration) × rate × 1.1
+    #[arg(long, default_value_t = 10_000.0)]
+    expected_rate: f64,
+
+    /// Largest fresh-token pool; beyond it tokens are reused (wrapped) and the report says so
+    #[arg(long, default_value_t = 200_000)]
+    pool_cap: usize,
+
+    /// PID of the service: report its CPU% and maximum RSS over the measured window (Linux /proc)
+    #[arg(long)]
+    service_pid: Option<u32>,
+
+    /// Skip the checked request before the run (for a stand-in server such as examples/sink.rs)
+    #[arg(long)]
+    skip_preflight: bool,
+}
+
+#[derive(Debug, Args)]
+struct DirectoryArgs {
+    /// Customer organizations to create under the bench partner
+    #[arg(long, default_value_t = DEFAULT_CUSTOMERS)]
+    customers: usize,
+    /// Extra logins of the bench partner (<user>-<i>@<domain> of --identity), one per W2/W3 connection
+    #[arg(long, default_value_t = DEFAULT_LOGINS)]
+    logins: usize,
+    #[arg(long, default_value = DEFAULT_IDENTITY)]
+    identity: String,
+    #[arg(long, default_value = DEFAULT_PASSWORD)]
+    password: String,
+}
+
+#[derive(Debug, Args)]
+struct WaitArgs {
+    #[arg(long, env = "BENCH_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Seconds to wait at most
+    #[arg(long, default_value_t = 60.0)]
+    timeout: f64,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Directory(args)) => {
+            let file = workload::directory_file(args.customers, args.logins, &args.identity, &args.password);
+            println!("{file}");
+            Ok(())
+        }
+        Some(Command::WaitReady(args)) => runtime(1).and_then(|rt| rt.block_on(wait_ready(&args))),
+        Some(Command::Setup(target)) => runtime(1).and_then(|rt| rt.block_on(setup(&target))),
+        None => bench(&cli.run),
+    };
+    if let Err(error) = result {
+        eprintln!("cyberapp-bench: {error:#}");
+        std::process::exit(2);
+    }
+}
+
+fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(threads.max(1)).enable_all().build()?)
+}
+
+impl Target {
+    fn dev_key(&self) -> anyhow::Result<&std::path::Path> {
+        self.dev_key.as_deref().context("--dev-key PATH is required (DATA_DIR/dev-signing-key.pem of the service)")
+    }
+}
+
+fn issuer_for(target: &Target) -> anyhow::Result<String> {
+    if let Some(issuer) = &target.issuer {
+        return Ok(issuer.clone());
+    }
+    let uri: Uri = target.url.parse().context("--url is not a URL")?;
+    let port = uri.port_u16().unwrap_or(80);
+    Ok(format!("http://localhost:{port}/dev"))
+}
+
+fn callback_uri(base: &str) -> anyhow::Result<Uri> {
+    Ok(format!("{base}/callback").parse()?)
+}
+
+fn bench(args: &RunArgs) -> anyhow::Result<()> {
+    let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let threads = args.threads.unwrap_or(cpus);
+    let concurrency = usize::try_from(args.concurrency)?;
+    let workload = args.workload.context("--workload W1|W2|W3|W4|W5 is required (see --help)")?;
+    if !(args.duration > 0.0 && args.warmup >= 0.0) {
+        bail!("--duration must be positive and --warmup not negative");
+    }
+    if workload == Workload::W3 && concurrency * PAIRS_PER_WRITE > args.target.customers {
+        bail!(
+            "W3 gives each connection its own {PAIRS_PER_WRITE} customers: concurrency {concurrency} needs {} \
+             customers in the directory (--customers, and `directory --customers` for the import)",
+            concurrency * PAIRS_PER_WRITE
+        );
+    }
+    let signer = token::Signer::load(args.target.dev_key()?, &issuer_for(&args.target)?, &args.target.endpoint_id)?;
+    let corrupt = workload == Workload::W5;
+
+    // Tokens first, on every core, before any load.
+    let (tokens, generation_secs) = match args.token_mode {
+        TokenMode::Reuse => {
+            let token = signer.sign(&mut Rng::from_os())?;
+            let token = if corrupt { token::corrupt_signature(&token)? } else { token };
+            (Tokens::Reuse(token::bearer(&token)?), None)
+        }
+        TokenMode::Fresh => {
+            let wanted = ((args.warmup + args.duration) * args.expected_rate.max(1.0) * 1.1).ceil() as usize;
+            let size = wanted.saturating_add(concurrency + 1).min(args.pool_cap.max(concurrency + 1));
+            let (values, secs) = token::pool(&signer, size, cpus, corrupt)?;
+            eprintln!(
+                "cyberapp-bench: signed {size} fresh tokens in {secs:.1}s ({:.0}/s on {cpus} threads)",
+                size as f64 / secs.max(1e-9)
+            );
+            (Tokens::Pool { values, next: Default::default() }, Some(secs))
+        }
+    };
+
+    let rt = runtime(threads)?;
+    let (addr, host, base) = rt.block_on(client::resolve(&args.target.url))?;
+    let extra_headers = (0..concurrency)
+        .map(|w| {
+            if workload.sends_credentials() {
+                let identity = workload::login_identity(&args.target.identity, args.target.logins, w);
+                workload::credential_headers(&identity, &args.target.password)
+            } else {
+                Ok(Vec::new())
+            }
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let created_at = workload::rfc3339_now();
+    let templates =
+        (0..concurrency).map(|w| workload.template(&args.target.endpoint_id, w, &created_at)).collect::<Vec<_>>();
+    let plan = Arc::new(Plan {
+        workload,
+        addr,
+        host: HeaderValue::from_str(&host)?,
+        uri: callback_uri(&base)?,
+        tokens,
+        templates,
+        extra_headers,
+        warmup: Duration::from_secs_f64(args.warmup),
+        duration: Duration::from_secs_f64(args.duration),
+    });
+
+    if !args.skip_preflight {
+        rt.block_on(preflight(&plan))?;
+    }
+
+    let start = Instant::now();
+    let sampler = procstat::sample(args.service_pid, start + plan.warmup, start + plan.warmup + plan.duration);
+    let (stats, measure_start, end) = rt.block_on(run::run(plan.clone(), start));
+    let usage = sampler.join().unwrap_or_default();
+    drop(rt);
+
+    let elapsed = stats.last_done.map_or(end, |done| done.max(end)).duration_since(measure_start).as_secs_f64();
+    let expected = workload.expected_status();
+    let unexpected: u64 = stats.statuses.iter().filter(|(s, _)| **s != expected).map(|(_, n)| n).sum();
+    let transport: u64 = stats.transport.values().sum();
+    let histogram = &stats.histogram;
+    let (pool_size, used) = plan.tokens.pool_use().map_or((None, None), |(size, used)| (Some(size), Some(used)));
+    let report = Report {
+        workload: workload.name(),
+        callback: workload.callback(),
+        token_mode: match args.token_mode {
+            TokenMode::Reuse => "reuse",
+            TokenMode::Fresh => "fresh",
+        },
+        concurrency,
+        threads,
+        warmup_secs: args.warmup,
+        duration_secs: (elapsed * 1000.0).round() / 1000.0,
+        requests: stats.measured,
+        rps: (stats.measured as f64 / elapsed * 10.0).round() / 10.0,
+        latency_ms: LatencyMs {
+            p50: ms(histogram.value_at_quantile(0.50)),
+            p90: ms(histogram.value_at_quantile(0.90)),
+            p99: ms(histogram.value_at_quantile(0.99)),
+            max: ms(histogram.max()),
+            mean: (histogram.mean() / 10.0).round() / 100.0,
+        },
+        expected_status: expected,
+        statuses: stats.statuses.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
+        transport_errors: stats.transport.iter().map(|(e, n)| (e.name().to_owned(), *n)).collect(),
+        errors: unexpected + transport,
+        warmup_requests: stats.warmup_requests,
+        warmup_errors: stats.warmup_unexpected,
+        tokens: TokenReport {
+            mode: match args.token_mode {
+                TokenMode::Reuse => "reuse",
+                TokenMode::Fresh => "fresh",
+            },
+            pool_size,
+            used,
+            wrapped: matches!((pool_size, used), (Some(size), Some(used)) if used > size),
+            generation_secs: generation_secs.map(|s| (s * 100.0).round() / 100.0),
+            kid: signer.kid().to_owned(),
+        },
+        bench_cpu_pct: usage.bench_cpu_pct.map(round1),
+        service_cpu_pct: usage.service_cpu_pct.map(round1),
+        service_max_rss_mib: usage.service_max_rss_kib.map(|kib| round1(kib as f64 / 1024.0)),
+        machine_busy_pct: usage.machine_busy_pct.map(round1),
+        service_exited: usage.service_exited,
+    };
+    if args.json {
+        eprintln!("{}", report.human());
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", report.human());
+    }
+    Ok(())
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// One request before the run, checked in full (status, response type, request_id echo, payload), so a
+/// set-up mistake fails loudly instead of producing a table of errors.
+async fn preflight(plan: &Plan) -> anyhow::Result<()> {
+    let workload = plan.workload;
+    let mut conn =
+        Conn::connect(plan.addr).await.map_err(|e| anyhow::anyhow!("cannot connect to {}: {e:?}", plan.addr))?;
+    let (body, request_id) = plan.templates[0].render(&mut Rng::from_os());
+    let (status, response) =
+        conn.send(plan.request(0, body), true).await.map_err(|e| anyhow::anyhow!("preflight request failed: {e:?}"))?;
+    let response = response.unwrap_or_default();
+    let text = String::from_utf8_lossy(&response);
+    let value: Value = serde_json::from_slice(&response).unwrap_or(Value::Null);
+    let fail = |why: &str| anyhow::anyhow!("preflight {}: {why}; got {status}: {text}", workload.name());
+    if status.as_u16() != workload.expected_status() {
+        return Err(fail(&format!("expected status {}", workload.expected_status())));
+    }
+    if value["request_id"].as_str().map(str::as_bytes) != Some(&request_id[..]) {
+        return Err(fail("the response does not echo request_id"));
+    }
+    match workload.expected_type() {
+        Some(expected) if value["type"] != expected => return Err(fail(&format!("expected type {expected}"))),
+        None if value["err_message"].as_str().is_none_or(str::is_empty) => return Err(fail("expected an err_message")),
+        _ => {}
+    }
+    match workload {
+        Workload::W1 if value["payload"]["state"] != "ENABLED" => {
+            Err(fail("the mirrored partner is not ENABLED: run `cyberapp-bench setup` first"))
+        }
+        Workload::W2 if value["payload"]["vendor_tenant_id"] != VENDOR_PARTNER_ORG => {
+            Err(fail(&format!("expected vendor_tenant_id {VENDOR_PARTNER_ORG}")))
+        }
+        Workload::W4 if value["payload"]["state"] != "ENABLED" => Err(fail("expected state ENABLED")),
+        _ => Ok(()),
+    }
+}
+
+/// Sends one JSON callback on `conn` and returns the status and parsed body.
+async fn call(
+    conn: &mut Conn,
+    host: &HeaderValue,
+    uri: &Uri,
+    token: &HeaderValue,
+    extra: &[(HeaderName, HeaderValue)],
+    body: &Value,
+) -> anyhow::Result<(u16, Value)> {
+    let mut request = Request::new(Full::new(Bytes::from(serde_json::to_vec(body)?)));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri.clone();
+    let headers = request.headers_mut();
+    headers.insert(HOST, host.clone());
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(http::header::AUTHORIZATION, token.clone());
+    for (name, value) in extra {
+        headers.insert(name.clone(), value.clone());
+    }
+    let (status, response) = conn.send(request, true).await.map_err(|e| anyhow::anyhow!("request failed: {e:?}"))?;
+    let response = response.unwrap_or_default();
+    let value = serde_json::from_slice(&response)
+        .with_context(|| format!("status {status}, body is not JSON: {}", String::from_utf8_lossy(&response)))?;
+    Ok((status.as_u16(), value))
+}
+
+async fn setup(target: &Target) -> anyhow::Result<()> {
+    let signer = token::Signer::load(target.dev_key()?, &issuer_for(target)?, &target.endpoint_id)?;
+    let mut rng = Rng::from_os();
+    let token = token::bearer(&signer.sign(&mut rng)?)?;
+    let (addr, host, base) = client::resolve(&target.url).await?;
+    let host = HeaderValue::from_str(&host)?;
+    let uri = callback_uri(&base)?;
+    let mut conn = Conn::connect(addr).await.map_err(|e| anyhow::anyhow!("cannot connect to {addr}: {e:?}"))?;
+    let credentials = workload::credential_headers(&target.identity, &target.password)?;
+    let created_at = workload::rfc3339_now();
+    let mut step = async |name: &str, body: Value, extra: &[(HeaderName, HeaderValue)]| -> anyhow::Result<Value> {
+        let mut body = body;
+        body["request_id"] = json!(rng.uuid_string());
+        let (status, response) = call(&mut conn, &host, &uri, &token, extra, &body).await?;
+        if status != 200 {
+            bail!("setup step {name}: expected 200, got {status}: {response}");
+        }
+        eprintln!("setup: {name}: 200 {response}");
+        Ok(response)
+    };
+
+    // W1/W5: a mirrored partner, enabled as the gateway would (partner.mirroring.enable).
+    let enable = workload::envelope_v2(
+        "partner.mirroring.enable",
+        &target.endpoint_id,
+        MIRRORED_PARTNER_TENANT,
+        Some(json!({ "acronis_tenant_id": MIRRORED_PARTNER_TENANT, "acronis_tenant_name": "bench mirrored partner" })),
+    );
+    step("partner.mirroring.enable (W1)", enable, &[]).await?;
+    let state = workload::envelope_v2(
+        "partner.mirroring.get_state",
+        &target.endpoint_id,
+        MIRRORED_PARTNER_TENANT,
+        Some(json!({})),
+    );
+    let response = step("partner.mirroring.get_state (W1)", state, &[]).await?;
+    if response["payload"]["state"] != "ENABLED" {
+        bail!("the mirrored partner is not ENABLED after enabling it: {response}");
+    }
+
+    // W2/W3: the directory's bench partner, mapped to its Acronis tenant with its credentials.
+    let read = workload::envelope_v1(
+        "enablement.read",
+        "a.p.empty",
+        &target.endpoint_id,
+        MAPPED_PARTNER_TENANT,
+        &created_at,
+        None,
+    );
+    let response = step("enablement.read (W2)", read.clone(), &credentials).await.with_context(|| {
+        format!(
+            "the directory needs the bench partner and credentials: `cyberapp-bench directory --customers {} > \
+             dir.json && cyberapp-tenants directory import dir.json`",
+            target.customers
+        )
+    })?;
+    if response["payload"]["vendor_tenant_id"] != VENDOR_PARTNER_ORG {
+        bail!("the credentials belong to {} instead of {VENDOR_PARTNER_ORG}", response["payload"]["vendor_tenant_id"]);
+    }
+    let write = workload::envelope_v1(
+        "enablement.write",
+        "a.p.enablement.write",
+        &target.endpoint_id,
+        MAPPED_PARTNER_TENANT,
+        &created_at,
+        Some(json!({ "vendor_tenant_id": VENDOR_PARTNER_ORG, "acronis_tenant_id": MAPPED_PARTNER_TENANT })),
+    );
+    step("enablement.write (W3)", write, &credentials).await?;
+    let response = step("enablement.read after write", read, &credentials).await?;
+    if response["payload"]["acronis_tenant_id"] != MAPPED_PARTNER_TENANT {
+        bail!("the bench partner is not mapped to {MAPPED_PARTNER_TENANT}: {response}");
+    }
+    eprintln!("setup: done (token kid {})", signer.kid());
+    Ok(())
+}
+
+async fn wait_ready(args: &WaitArgs) -> anyhow::Result<()> {
+    let (addr, host, base) = client::resolve(&args.url).await?;
+    let host = HeaderValue::from_str(&host)?;
+    let uri: Uri = format!("{base}/readyz").parse()?;
+    let deadline = Instant::now() + Duration::from_secs_f64(args.timeout);
+    let mut conn: Option<Conn> = None;
+    loop {
+        if conn.is_none() {
+            conn = Conn::connect(addr).await.ok();
+        }
+        if let Some(c) = conn.as_mut() {
+            let mut request = Request::new(Full::new(Bytes::new()));
+            *request.uri_mut() = uri.clone();
+            request.headers_mut().insert(HOST, host.clone());
+            match c.send(request, false).await {
+                Ok((status, _)) if status.as_u16() == 200 => return Ok(()),
+                Ok(_) => {}
+                Err(_) => conn = None,
+            }
+        }
+        if Instant::now() >= deadline {
+            bail!("{} did not answer 200 on /readyz within {}s", args.url, args.timeout);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
