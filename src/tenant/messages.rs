@@ -10,7 +10,7 @@ use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantK
 use crate::db::entity::tenant_event;
 use crate::pb;
 
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
         nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(i32::MAX),
