@@ -152,21 +152,14 @@ pub fn credential_headers(identity: &str, password: &str) -> anyhow::Result<Vec<
 
 /// A mirroring envelope (callback v2.0, request v1.1), as in protocol §9.7/9.8.
 pub fn envelope_v2(callback: &str, endpoint_id: &str, tenant_id: &str, payload: Option<Value>) -> Value {
-    let mut body = json!({
-        "type": format!("cti.a.p.acgw.request.v1.1~a.p.{callback}.v1.0"),
-        "request_id": placeholder(0),
-        "created_at": "0001-01-01T00:00:00Z",
-        "context": {
-            "callback_id": format!("cti.a.p.acgw.callback.v2.0~a.p.{callback}.v1.0"),
-            "endpoint_id": endpoint_id,
-            "tenant_id": tenant_id,
-            "datacenter_url": DATACENTER_URL,
-        },
-    });
-    if let Some(payload) = payload {
-        body["payload"] = payload;
-    }
-    body
+    envelope(
+        format!("cti.a.p.acgw.request.v1.1~a.p.{callback}.v1.0"),
+        format!("cti.a.p.acgw.callback.v2.0~a.p.{callback}.v1.0"),
+        endpoint_id,
+        tenant_id,
+        "0001-01-01T00:00:00Z",
+        payload,
+    )
 }
 
 /// A mapping envelope (callback v1.0, request v1.0); `request_type` is the entity of the request `type`
@@ -179,12 +172,31 @@ pub fn envelope_v1(
     created_at: &str,
     payload: Option<Value>,
 ) -> Value {
+    envelope(
+        format!("cti.a.p.acgw.request.v1.0~{request_type}.v1.0"),
+        format!("cti.a.p.acgw.callback.v1.0~a.p.{callback}.v1.0"),
+        endpoint_id,
+        tenant_id,
+        created_at,
+        payload,
+    )
+}
+
+/// The envelope both protocol versions share; the `request_id` is a placeholder replaced at send time.
+fn envelope(
+    request_type: String,
+    callback_id: String,
+    endpoint_id: &str,
+    tenant_id: &str,
+    created_at: &str,
+    payload: Option<Value>,
+) -> Value {
     let mut body = json!({
-        "type": format!("cti.a.p.acgw.request.v1.0~{request_type}.v1.0"),
+        "type": request_type,
         "request_id": placeholder(0),
         "created_at": created_at,
         "context": {
-            "callback_id": format!("cti.a.p.acgw.callback.v1.0~a.p.{callback}.v1.0"),
+            "callback_id": callback_id,
             "endpoint_id": endpoint_id,
             "tenant_id": tenant_id,
             "datacenter_url": DATACENTER_URL,
