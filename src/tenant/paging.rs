@@ -73,13 +73,15 @@ pub fn encode_cursor(id: &str) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Result<String, TenantError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("id:").map(str::to_owned))
+    unwrap_token(cursor, "id:")
         .filter(|id| super::model::parse_organization_id(id, "cursor").is_ok())
         .ok_or_else(|| TenantError::InvalidArgument("the paging cursor is not one this service issued".into()))
+}
+
+/// The text after `prefix` in a token this service wrapped (base64url of `prefix` + value).
+fn unwrap_token(token: &str, prefix: &str) -> Option<String> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
+    text.strip_prefix(prefix).map(str::to_owned)
 }
 
 /// Records per page of `ListPartners`/`ListCustomers` when the caller does not say.
@@ -96,11 +98,8 @@ pub fn decode_page_token(token: &str) -> Result<i64, TenantError> {
     if token.is_empty() {
         return Ok(0);
     }
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("row:").and_then(|id| id.parse::<i64>().ok()))
+    unwrap_token(token, "row:")
+        .and_then(|id| id.parse::<i64>().ok())
         .filter(|id| *id >= 0)
         .ok_or_else(|| TenantError::InvalidArgument("page_token is not one this service issued".into()))
 }
