@@ -14,6 +14,9 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 /// database counts as unavailable.
 const WAIT_FOR_DATABASE: Duration = Duration::from_secs(5);
 
+/// A pooled connection idle for this long is pinged before it is used again.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
+
 /// Opens a connection pool for `url` (`sqlite://…` or `postgres://…`).
 ///
 /// SQLite runs in WAL mode with a busy timeout so that concurrent writers wait for each other instead of
@@ -23,6 +26,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     options
         .connect_timeout(WAIT_FOR_DATABASE)
         .acquire_timeout(WAIT_FOR_DATABASE)
+        // sqlx pings every connection it hands out by default: on SQLite a round trip to the connection's
+        // thread, on PostgreSQL one to the server, doubling the cost of a one-query callback. Only a connection
+        // idle long enough to have been dropped by a server or a NAT is worth the check; sqlx still tests
+        // each connection when it comes back to the pool.
+        .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
         // Statements are logged by our own spans; sqlx's per-query logging is noise at info level.
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|sqlite| {
