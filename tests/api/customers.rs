@@ -187,6 +187,51 @@ async fn remapping_within_the_partner_replaces_the_old_pair_on_both_sides() {
 }
 
 #[tokio::test]
+async fn one_request_applies_its_pairs_in_order_and_each_event_carries_the_record_as_left() {
+    use cyberapp_tenants::db::entity::{tenant, tenant_event};
+    use sea_orm::{EntityTrait, QueryOrder};
+    let app = mapped_partners().await;
+    let first = json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }, { "vendor_tenant_id": "c-b", "acronis_tenant_id": C2 }]);
+    assert_eq!(app.callback(&mapping_write(PARTNER_TENANT, first)).await.status, 200);
+    let events_before = app.event_kinds().await.len();
+
+    // A swap (each pair takes the tenant the other holds), a new customer, and that customer named again.
+    let response = app
+        .callback(&mapping_write(
+            PARTNER_TENANT,
+            json!([
+                { "vendor_tenant_id": "c-a", "acronis_tenant_id": C2 },
+                { "vendor_tenant_id": "c-b", "acronis_tenant_id": C1 },
+                { "vendor_tenant_id": "c-c", "acronis_tenant_id": C3 },
+                { "vendor_tenant_id": "c-c" },
+            ]),
+        ))
+        .await;
+
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(app.tenant_by_acronis_id(C2).await.expect("C2").vendor_tenant_id, "c-a");
+    assert_eq!(app.tenant_by_acronis_id(C1).await.expect("C1").vendor_tenant_id, "c-b");
+    assert!(app.tenant_by_acronis_id(C3).await.is_none(), "c-c was mapped, then unmapped");
+    assert_eq!(
+        app.event_kinds().await[events_before..],
+        ["customer.unmapped", "customer.mapped", "customer.mapped", "customer.mapped", "customer.unmapped"]
+    );
+    let events = tenant_event::Entity::find().order_by_asc(tenant_event::Column::Id).all(&app.db).await.unwrap();
+    let new_events = &events[events.len() - 5..];
+    let named: Vec<_> =
+        new_events.iter().map(|e| (e.vendor_tenant_id.as_str(), e.acronis_tenant_id.as_deref())).collect();
+    assert_eq!(named, [("c-b", Some(C2)), ("c-a", Some(C2)), ("c-b", Some(C1)), ("c-c", Some(C3)), ("c-c", Some(C3))]);
+    // The last event of each record carries exactly the record as stored.
+    for record in tenant::Entity::find().all(&app.db).await.unwrap() {
+        let Some(last) = new_events.iter().rev().find(|e| e.vendor_tenant_id == record.vendor_tenant_id) else {
+            continue;
+        };
+        let snapshot: tenant::Model = serde_json::from_str(last.snapshot_json.as_deref().unwrap()).unwrap();
+        assert_eq!(snapshot, record);
+    }
+}
+
+#[tokio::test]
 async fn a_customer_outside_the_partner_refuses_the_whole_request_with_403() {
     let app = mapped_partners().await;
     let before = app.snapshot().await;

@@ -5,19 +5,16 @@
 //! mirroring: a mirrored partner's vendor tenant id is also a directory organization, under which vendor
 //! services create its customers.
 
-use std::collections::HashMap;
-
-use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    FromQueryResult, QueryFilter, QuerySelect, Statement, Value,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    Statement, Value,
 };
 
-use super::directory::{customer_organizations_under, placeholder, subtree_cte};
-use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event, record_unmapping};
-use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
+use super::directory::{placeholder, subtree_cte};
+use super::{IdempotencyKey, Recorded, TenantStore, customer_mapping_write};
+use crate::db::entity::tenant::{self, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
-use crate::tenant::model::{AcronisTenantId, EventKind};
+use crate::tenant::model::AcronisTenantId;
 use crate::tenant::paging::{PageInfo, PageRequest, Position, encode_cursor};
 
 /// A customer organization as the mapping callbacks list it.
@@ -150,7 +147,10 @@ impl TenantStore {
     ) -> Result<Recorded<()>, TenantError> {
         self.write_once(key, |tx| {
             let (changes, datacenter_url) = (changes.to_vec(), datacenter_url.clone());
-            Box::pin(async move { write_customer_mappings_in(tx, partner, &changes, datacenter_url).await })
+            Box::pin(async move {
+                let partner_record = enabled_partner_for_write(tx, partner).await?;
+                customer_mapping_write::apply(tx, &partner_record, &partner.to_string(), &changes, datacenter_url).await
+            })
         })
         .await
     }
@@ -183,134 +183,4 @@ fn enabled_partner_query(partner: AcronisTenantId) -> sea_orm::Select<tenant::En
         .filter(tenant::Column::AcronisTenantId.eq(partner.to_string()))
         .filter(tenant::Column::Kind.eq(TenantKind::Partner))
         .filter(tenant::Column::State.eq(EnablementState::Enabled))
-}
-
-async fn write_customer_mappings_in(
-    tx: &DatabaseTransaction,
-    partner: AcronisTenantId,
-    changes: &[CustomerMappingChange],
-    datacenter_url: Option<String>,
-) -> Result<(), TenantError> {
-    let partner_record = enabled_partner_for_write(tx, partner).await?;
-    let partner_id = partner.to_string();
-    let customers: HashMap<String, String> =
-        customer_organizations_under(tx, &partner_record.vendor_tenant_id).await?.into_iter().collect();
-    for change in changes {
-        let Some(name) = customers.get(&change.vendor_tenant_id) else {
-            return Err(TenantError::PermissionDenied(format!(
-                "\"{}\" is not a customer of this partner's account; nothing was mapped.",
-                change.vendor_tenant_id
-            )));
-        };
-        let current = tenant::Entity::find()
-            .filter(tenant::Column::VendorTenantId.eq(change.vendor_tenant_id.as_str()))
-            .lock_exclusive()
-            .one(tx)
-            .await?;
-        // A customer already mapped by another partner (e.g. a separately enabled nested reseller) is theirs.
-        let mapped_elsewhere = |record: &tenant::Model| {
-            record.acronis_tenant_id.is_some()
-                && record.partner_acronis_tenant_id.as_deref() != Some(partner_id.as_str())
-        };
-        if let Some(current) = &current
-            && (current.kind != TenantKind::Customer
-                || current.enablement_method != EnablementMethod::Mapped
-                || mapped_elsewhere(current))
-        {
-            return Err(TenantError::PermissionDenied(format!(
-                "\"{}\" is used by another enablement and cannot be mapped; nothing was mapped.",
-                change.vendor_tenant_id
-            )));
-        }
-        match change.acronis_tenant_id {
-            None => {
-                if let Some(current) = current.filter(|c| c.acronis_tenant_id.is_some()) {
-                    unmap_customer(tx, current).await?;
-                }
-            }
-            Some(acronis) => {
-                let acronis = acronis.to_string();
-                if current.as_ref().is_some_and(|c| c.acronis_tenant_id.as_deref() == Some(acronis.as_str())) {
-                    continue;
-                }
-                release_for_remap(tx, &acronis, &partner_id).await?;
-                map_customer(tx, current, change, name, &acronis, &partner_id, datacenter_url.clone()).await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Frees `acronis` when another customer mapped by *this* partner holds it (a remap replaces the old pair);
-/// refuses when anyone else holds it.
-async fn release_for_remap(tx: &DatabaseTransaction, acronis: &str, partner_id: &str) -> Result<(), TenantError> {
-    let holder =
-        tenant::Entity::find().filter(tenant::Column::AcronisTenantId.eq(acronis)).lock_exclusive().one(tx).await?;
-    match holder {
-        None => Ok(()),
-        Some(holder)
-            if holder.kind == TenantKind::Customer
-                && holder.enablement_method == EnablementMethod::Mapped
-                && holder.partner_acronis_tenant_id.as_deref() == Some(partner_id) =>
-        {
-            unmap_customer(tx, holder).await
-        }
-        Some(_) => Err(TenantError::PermissionDenied(format!(
-            "Acronis tenant {acronis} is already mapped to an account outside this partner; nothing was mapped."
-        ))),
-    }
-}
-
-async fn map_customer(
-    tx: &DatabaseTransaction,
-    current: Option<tenant::Model>,
-    change: &CustomerMappingChange,
-    name: &str,
-    acronis: &str,
-    partner_id: &str,
-    datacenter_url: Option<String>,
-) -> Result<(), TenantError> {
-    let now = Utc::now();
-    let mapped = match current {
-        Some(current) => {
-            let mut update: tenant::ActiveModel = current.into();
-            update.acronis_tenant_id = Set(Some(acronis.to_owned()));
-            update.state = Set(EnablementState::Enabled);
-            update.partner_acronis_tenant_id = Set(Some(partner_id.to_owned()));
-            update.name = Set(Some(name.to_owned()));
-            update.datacenter_url = Set(datacenter_url);
-            update.updated_at = Set(now);
-            update.update(tx).await?
-        }
-        None => {
-            NewTenant {
-                vendor_tenant_id: change.vendor_tenant_id.clone(),
-                acronis_tenant_id: acronis.to_owned(),
-                kind: TenantKind::Customer,
-                method: EnablementMethod::Mapped,
-                partner_acronis_tenant_id: Some(partner_id.to_owned()),
-                name: name.to_owned(),
-                settings_json: None,
-                datacenter_url,
-            }
-            .insert(tx)
-            .await?
-        }
-    };
-    record_event(tx, EventKind::CustomerMapped, &mapped).await?;
-    Ok(())
-}
-
-/// Removes a customer's mapping; the record stays (disabled, without an Acronis tenant).
-pub(super) async fn unmap_customer(tx: &DatabaseTransaction, customer: tenant::Model) -> Result<(), TenantError> {
-    let acronis = customer.acronis_tenant_id.clone();
-    let mut update: tenant::ActiveModel = customer.into();
-    update.acronis_tenant_id = Set(None);
-    update.state = Set(EnablementState::Disabled);
-    update.updated_at = Set(Utc::now());
-    let unmapped = update.update(tx).await?;
-    if let Some(acronis) = acronis {
-        record_unmapping(tx, EventKind::CustomerUnmapped, &acronis, &unmapped).await?;
-    }
-    Ok(())
 }

@@ -344,9 +344,9 @@ async fn ensure_credential_owner(tx: &DatabaseTransaction, entry: &CredentialImp
 }
 
 #[derive(FromQueryResult)]
-struct CustomerOrganizationRow {
-    id: String,
-    name: String,
+pub(super) struct CustomerOrganizationRow {
+    pub id: String,
+    pub name: String,
 }
 
 /// Every customer organization (id, name) under `partner_id`, at every depth (through nested partners too).

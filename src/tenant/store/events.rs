@@ -25,7 +25,7 @@ const SEQUENCE_BATCH: u64 = 1000;
 const SEQUENCER_LOCK: i64 = 0x6379_6265_7261_7070; // "cyberapp"
 
 /// An outbox row for a change to a tenant record; `after` is the record as the change left it.
-fn event(kind: EventKind, after: &tenant::Model) -> tenant_event::ActiveModel {
+pub(super) fn event(kind: EventKind, after: &tenant::Model) -> tenant_event::ActiveModel {
     unmapping_event(kind, after.acronis_tenant_id.as_deref(), after)
 }
 

@@ -11,6 +11,7 @@
 
 mod cascade;
 mod customer_mapping;
+mod customer_mapping_write;
 mod customer_mirroring;
 mod directory;
 mod events;
