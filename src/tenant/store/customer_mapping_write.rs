@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult as _,
-    QueryFilter, QuerySelect, Statement, Value,
+    ActiveEnum as _, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult as _,
+    QueryFilter, QuerySelect, Statement, Value, sea_query::Expr,
 };
 
 use super::NewTenant;
@@ -26,6 +26,9 @@ use super::customer_mapping::CustomerMappingChange;
 
 /// Ids bound in one `IN (…)` list; well below SQLite's and PostgreSQL's limits on bind parameters.
 const IDS_PER_STATEMENT: usize = 500;
+
+/// Records written by one `UPDATE` (seven parameters each).
+const RECORDS_PER_UPDATE: usize = 100;
 
 /// Applies `changes` for the partner whose record (`partner_record`, locked by the caller) and Acronis
 /// tenant (`partner_id`) are given: every change or none.
@@ -69,7 +72,7 @@ pub(super) async fn apply(
         match change.acronis_tenant_id {
             None => {
                 if let Some(current) = current.filter(|c| c.acronis_tenant_id.is_some()) {
-                    workset.unmap(tx, current, now).await?;
+                    workset.unmap(current, now);
                 }
             }
             Some(acronis) => {
@@ -77,13 +80,13 @@ pub(super) async fn apply(
                 if current.as_ref().is_some_and(|c| c.acronis_tenant_id.as_deref() == Some(acronis.as_str())) {
                     continue;
                 }
-                workset.release_for_remap(tx, &acronis, partner_id, now).await?;
+                workset.release_for_remap(&acronis, partner_id, now)?;
                 let mapping = Mapping { name, acronis: &acronis, partner_id, datacenter_url: datacenter_url.clone() };
                 workset.map(tx, current, &change.vendor_tenant_id, mapping, now).await?;
             }
         }
     }
-    workset.record_events(tx).await
+    workset.save(tx).await
 }
 
 /// What a customer is mapped with.
@@ -94,11 +97,16 @@ struct Mapping<'a> {
     datacenter_url: Option<String>,
 }
 
-/// The tenant records a mapping write can touch, as the write has left them so far.
+/// The tenant records a mapping write can touch, as the write has left them so far. Changes are made here
+/// and written in [`Workset::save`], a fixed number of statements whatever the number of pairs.
 struct Workset {
     by_vendor: HashMap<String, tenant::Model>,
     /// Which record (by vendor tenant id) holds each Acronis tenant.
     by_acronis: HashMap<String, String>,
+    /// The Acronis tenant each record holds in the database, until [`Workset::save`].
+    stored_acronis: HashMap<String, Option<String>>,
+    /// The records changed so far (vendor tenant ids), in the order first changed.
+    changed: Vec<String>,
     /// The outbox rows of the changes made so far, in order.
     events: Vec<tenant_event::ActiveModel>,
 }
@@ -107,7 +115,13 @@ impl Workset {
     /// Reads and locks the records of the named customers and the records holding the named Acronis tenants.
     /// Those are all the records a change can read: any other record it touches is one it created.
     async fn load(tx: &DatabaseTransaction, vendor_ids: &[&str], acronis_ids: &[String]) -> Result<Self, TenantError> {
-        let mut workset = Self { by_vendor: HashMap::new(), by_acronis: HashMap::new(), events: Vec::new() };
+        let mut workset = Self {
+            by_vendor: HashMap::new(),
+            by_acronis: HashMap::new(),
+            stored_acronis: HashMap::new(),
+            changed: Vec::new(),
+            events: Vec::new(),
+        };
         let vendor_chunks =
             vendor_ids.chunks(IDS_PER_STATEMENT).map(|ids| tenant::Column::VendorTenantId.is_in(ids.iter().copied()));
         let acronis_chunks =
@@ -116,6 +130,7 @@ impl Workset {
             let records =
                 tenant::Entity::find().filter(Condition::all().add(condition)).lock_exclusive().all(tx).await?;
             for record in records {
+                workset.stored_acronis.insert(record.vendor_tenant_id.clone(), record.acronis_tenant_id.clone());
                 workset.put(record);
             }
         }
@@ -129,15 +144,18 @@ impl Workset {
         self.by_vendor.insert(record.vendor_tenant_id.clone(), record);
     }
 
+    /// Records `record` as changed by `event`.
+    fn change(&mut self, record: tenant::Model, event: tenant_event::ActiveModel) {
+        if !self.changed.contains(&record.vendor_tenant_id) {
+            self.changed.push(record.vendor_tenant_id.clone());
+        }
+        self.events.push(event);
+        self.put(record);
+    }
+
     /// Frees `acronis` when another customer mapped by *this* partner holds it (a remap replaces the old
     /// pair); refuses when anyone else holds it.
-    async fn release_for_remap(
-        &mut self,
-        tx: &DatabaseTransaction,
-        acronis: &str,
-        partner_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), TenantError> {
+    fn release_for_remap(&mut self, acronis: &str, partner_id: &str, now: DateTime<Utc>) -> Result<(), TenantError> {
         let Some(holder) = self.by_acronis.get(acronis).and_then(|vendor| self.by_vendor.get(vendor)).cloned() else {
             return Ok(());
         };
@@ -145,7 +163,8 @@ impl Workset {
             && holder.enablement_method == EnablementMethod::Mapped
             && holder.partner_acronis_tenant_id.as_deref() == Some(partner_id)
         {
-            self.unmap(tx, holder, now).await
+            self.unmap(holder, now);
+            Ok(())
         } else {
             Err(TenantError::PermissionDenied(format!(
                 "Acronis tenant {acronis} is already mapped to an account outside this partner; nothing was mapped."
@@ -153,7 +172,8 @@ impl Workset {
         }
     }
 
-    /// Maps the customer `vendor_tenant_id` (its record `current`, if it has one) to `mapping.acronis`.
+    /// Maps the customer `vendor_tenant_id` (its record `current`, if it has one) to `mapping.acronis`. A
+    /// customer without a record gets one now, reserved: [`Workset::save`] maps it.
     async fn map(
         &mut self,
         tx: &DatabaseTransaction,
@@ -162,77 +182,85 @@ impl Workset {
         mapping: Mapping<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), TenantError> {
-        let mapped = match current {
-            Some(current) => {
-                if let Some(previous) = &current.acronis_tenant_id {
-                    self.by_acronis.remove(previous);
-                }
-                let mapped = tenant::Model {
-                    acronis_tenant_id: Some(mapping.acronis.to_owned()),
-                    state: EnablementState::Enabled,
-                    partner_acronis_tenant_id: Some(mapping.partner_id.to_owned()),
-                    name: Some(mapping.name.to_owned()),
-                    datacenter_url: mapping.datacenter_url,
-                    updated_at: now,
-                    ..current
-                };
-                let changes = tenant::ActiveModel {
-                    acronis_tenant_id: Set(mapped.acronis_tenant_id.clone()),
-                    state: Set(mapped.state),
-                    partner_acronis_tenant_id: Set(mapped.partner_acronis_tenant_id.clone()),
-                    name: Set(mapped.name.clone()),
-                    datacenter_url: Set(mapped.datacenter_url.clone()),
-                    updated_at: Set(now),
-                    ..Default::default()
-                };
-                update(tx, mapped.id, changes).await?;
-                mapped
+        let current = if let Some(current) = current {
+            current
+        } else {
+            let reserved = NewTenant {
+                vendor_tenant_id: vendor_tenant_id.to_owned(),
+                acronis_tenant_id: mapping.acronis.to_owned(),
+                kind: TenantKind::Customer,
+                method: EnablementMethod::Mapped,
+                partner_acronis_tenant_id: Some(mapping.partner_id.to_owned()),
+                name: mapping.name.to_owned(),
+                settings_json: None,
+                datacenter_url: mapping.datacenter_url.clone(),
             }
-            None => {
-                NewTenant {
-                    vendor_tenant_id: vendor_tenant_id.to_owned(),
-                    acronis_tenant_id: mapping.acronis.to_owned(),
-                    kind: TenantKind::Customer,
-                    method: EnablementMethod::Mapped,
-                    partner_acronis_tenant_id: Some(mapping.partner_id.to_owned()),
-                    name: mapping.name.to_owned(),
-                    settings_json: None,
-                    datacenter_url: mapping.datacenter_url,
-                }
-                .insert(tx)
-                .await?
-            }
+            .insert_reserved(tx)
+            .await?;
+            self.stored_acronis.insert(reserved.vendor_tenant_id.clone(), None);
+            reserved
         };
-        self.events.push(event(EventKind::CustomerMapped, &mapped));
-        self.put(mapped);
+        if let Some(previous) = &current.acronis_tenant_id {
+            self.by_acronis.remove(previous);
+        }
+        let mapped = tenant::Model {
+            acronis_tenant_id: Some(mapping.acronis.to_owned()),
+            state: EnablementState::Enabled,
+            partner_acronis_tenant_id: Some(mapping.partner_id.to_owned()),
+            name: Some(mapping.name.to_owned()),
+            datacenter_url: mapping.datacenter_url,
+            updated_at: now,
+            ..current
+        };
+        let event = event(EventKind::CustomerMapped, &mapped);
+        self.change(mapped, event);
         Ok(())
     }
 
     /// Removes a customer's mapping; the record stays (disabled, without an Acronis tenant).
-    async fn unmap(
-        &mut self,
-        tx: &DatabaseTransaction,
-        customer: tenant::Model,
-        now: DateTime<Utc>,
-    ) -> Result<(), TenantError> {
-        let Some(acronis) = customer.acronis_tenant_id.clone() else { return Ok(()) };
+    fn unmap(&mut self, customer: tenant::Model, now: DateTime<Utc>) {
+        let Some(acronis) = customer.acronis_tenant_id.clone() else { return };
+        self.by_acronis.remove(&acronis);
         let unmapped =
             tenant::Model { acronis_tenant_id: None, state: EnablementState::Disabled, updated_at: now, ..customer };
-        let changes = tenant::ActiveModel {
-            acronis_tenant_id: Set(None),
-            state: Set(EnablementState::Disabled),
-            updated_at: Set(now),
-            ..Default::default()
-        };
-        update(tx, unmapped.id, changes).await?;
-        self.by_acronis.remove(&acronis);
-        self.events.push(unmapping_event(EventKind::CustomerUnmapped, Some(&acronis), &unmapped));
-        self.put(unmapped);
-        Ok(())
+        let event = unmapping_event(EventKind::CustomerUnmapped, Some(&acronis), &unmapped);
+        self.change(unmapped, event);
     }
 
-    /// Writes the events of all changes, in the order the changes were made.
-    async fn record_events(self, tx: &DatabaseTransaction) -> Result<(), TenantError> {
+    /// Writes the changed records and then the events of all changes, in the order they were made.
+    async fn save(self, tx: &DatabaseTransaction) -> Result<(), TenantError> {
+        let changed: Vec<&tenant::Model> = self.changed.iter().filter_map(|id| self.by_vendor.get(id)).collect();
+        // The Acronis tenant is unique, and a database checks that row by row: when one changed record takes
+        // a tenant another changed record still holds in the database (a swap), the old holders let go first.
+        let stored_holder: HashMap<&str, &str> = self
+            .stored_acronis
+            .iter()
+            .filter_map(|(vendor, acronis)| Some((acronis.as_deref()?, vendor.as_str())))
+            .collect();
+        let takes_a_held_tenant = changed.iter().any(|record| {
+            record
+                .acronis_tenant_id
+                .as_deref()
+                .and_then(|acronis| stored_holder.get(acronis))
+                .is_some_and(|holder| *holder != record.vendor_tenant_id)
+        });
+        if takes_a_held_tenant {
+            let letting_go = changed.iter().filter(|record| {
+                let stored = self.stored_acronis.get(&record.vendor_tenant_id).cloned().flatten();
+                stored.is_some() && stored != record.acronis_tenant_id
+            });
+            let ids: Vec<i64> = letting_go.map(|record| record.id).collect();
+            for ids in ids.chunks(IDS_PER_STATEMENT) {
+                tenant::Entity::update_many()
+                    .col_expr(tenant::Column::AcronisTenantId, Expr::value(Option::<String>::None))
+                    .filter(tenant::Column::Id.is_in(ids.iter().copied()))
+                    .exec(tx)
+                    .await?;
+            }
+        }
+        for records in changed.chunks(RECORDS_PER_UPDATE) {
+            update_records(tx, records).await?;
+        }
         if !self.events.is_empty() {
             tenant_event::Entity::insert_many(self.events).exec_without_returning(tx).await?;
         }
@@ -240,9 +268,37 @@ impl Workset {
     }
 }
 
-/// Sets the columns `changes` sets on the record `id`; one statement (SeaORM's `update` reads the row back).
-async fn update(tx: &DatabaseTransaction, id: i64, changes: tenant::ActiveModel) -> Result<(), TenantError> {
-    tenant::Entity::update_many().set(changes).filter(tenant::Column::Id.eq(id)).exec(tx).await?;
+/// Writes the mapping columns of `records` in one statement.
+async fn update_records(tx: &DatabaseTransaction, records: &[&tenant::Model]) -> Result<(), TenantError> {
+    const COLUMNS: [&str; 7] =
+        ["id", "acronis_tenant_id", "state", "partner_acronis_tenant_id", "name", "datacenter_url", "updated_at"];
+    let backend = tx.get_database_backend();
+    let mut values: Vec<Value> = Vec::with_capacity(records.len() * COLUMNS.len());
+    let mut rows = Vec::with_capacity(records.len());
+    for record in records {
+        let row: Vec<String> = (1..=COLUMNS.len()).map(|n| placeholder(backend, values.len() + n)).collect();
+        rows.push(format!("({})", row.join(", ")));
+        values.extend([
+            record.id.into(),
+            record.acronis_tenant_id.clone().into(),
+            record.state.to_value().into(),
+            record.partner_acronis_tenant_id.clone().into(),
+            record.name.clone().into(),
+            record.datacenter_url.clone().into(),
+            record.updated_at.into(),
+        ]);
+    }
+    let assignments: Vec<String> = COLUMNS[1..].iter().map(|column| format!("{column} = v.{column}")).collect();
+    let sql = format!(
+        "WITH v({}) AS (VALUES {}) UPDATE tenants SET {} FROM v WHERE tenants.id = v.id",
+        COLUMNS.join(", "),
+        rows.join(", "),
+        assignments.join(", ")
+    );
+    let updated = tx.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?.rows_affected();
+    if updated != records.len() as u64 {
+        return Err(TenantError::Fault(format!("updated {updated} of {} customer records", records.len())));
+    }
     Ok(())
 }
 

@@ -162,14 +162,30 @@ pub(super) struct NewTenant {
 
 impl NewTenant {
     pub(super) async fn insert(self, tx: &DatabaseTransaction) -> Result<tenant::Model, DbErr> {
+        let acronis_tenant_id = Some(self.acronis_tenant_id.clone());
+        self.insert_as(tx, acronis_tenant_id, tenant::EnablementState::Enabled).await
+    }
+
+    /// Inserts the record disabled and without its Acronis tenant, for a write that sets both later in the
+    /// same transaction (once the tenant is free in the database too); returns it as inserted.
+    pub(super) async fn insert_reserved(self, tx: &DatabaseTransaction) -> Result<tenant::Model, DbErr> {
+        self.insert_as(tx, None, tenant::EnablementState::Disabled).await
+    }
+
+    async fn insert_as(
+        self,
+        tx: &DatabaseTransaction,
+        acronis_tenant_id: Option<String>,
+        state: tenant::EnablementState,
+    ) -> Result<tenant::Model, DbErr> {
         use sea_orm::ActiveModelTrait as _;
         let now = Utc::now();
         tenant::ActiveModel {
             vendor_tenant_id: Set(self.vendor_tenant_id),
-            acronis_tenant_id: Set(Some(self.acronis_tenant_id)),
+            acronis_tenant_id: Set(acronis_tenant_id),
             kind: Set(self.kind),
             enablement_method: Set(self.method),
-            state: Set(tenant::EnablementState::Enabled),
+            state: Set(state),
             partner_acronis_tenant_id: Set(self.partner_acronis_tenant_id),
             name: Set(Some(self.name)),
             settings_json: Set(self.settings_json),
