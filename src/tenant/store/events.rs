@@ -10,7 +10,7 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 
 use super::TenantStore;
@@ -101,11 +101,7 @@ impl TenantStore {
             if pending.is_none() {
                 return self.event_head().await;
             }
-            let options = TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            };
-            let tx = self.db.begin_with_options(options).await?;
+            let (_turn, tx) = self.begin_write().await?;
             let backend = tx.get_database_backend();
             if backend == DbBackend::Postgres {
                 tx.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({SEQUENCER_LOCK})")).await?;

@@ -7,7 +7,8 @@
 //! Each change runs in one write transaction that also writes its outbox events, so a change and its event
 //! commit together or not at all. On SQLite a write transaction starts with `BEGIN IMMEDIATE`: a deferred
 //! transaction that reads first and writes later fails at once with "database is locked" when another writer
-//! got in between, whereas an immediate one waits for the lock under the busy timeout.
+//! got in between, whereas an immediate one waits for the lock under the busy timeout. Within this process,
+//! SQLite writers first wait their turn in an async queue (see `TenantStore::writer`).
 
 mod cascade;
 mod customer_mapping;
@@ -31,8 +32,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, SqlErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::Notify;
 
@@ -52,11 +53,34 @@ pub struct TenantStore {
     db: DatabaseConnection,
     /// Woken after every committed write, so the event sequencer runs at once rather than at its next tick.
     commits: Arc<Notify>,
+    /// On SQLite, whose turn it is to write. SQLite has one writer at a time; left to SQLite, waiting writers
+    /// poll its lock from a busy handler that sleeps up to 100 ms between tries, each holding a pooled
+    /// connection. Queued here they wait their turn in order, without a connection. (Another process, such
+    /// as `directory import`, still meets SQLite's own lock and busy timeout.)
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
 }
+
+/// A write transaction and, on SQLite, this process's writer turn, which must be held until it ends.
+pub(super) type WriteTransaction = (Option<tokio::sync::OwnedMutexGuard<()>>, DatabaseTransaction);
 
 impl TenantStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, commits: Arc::new(Notify::new()) }
+        let writer = (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Self { db, commits: Arc::new(Notify::new()), writer }
+    }
+
+    /// Begins a write transaction (see the module's notes), on SQLite once this process's earlier writers are
+    /// done.
+    pub(super) async fn begin_write(&self) -> Result<WriteTransaction, DbErr> {
+        let turn = match &self.writer {
+            Some(writer) => Some(Arc::clone(writer).lock_owned().await),
+            None => None,
+        };
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        Ok((turn, self.db.begin_with_options(options).await?))
     }
 
     /// Notified after each committed write transaction.
@@ -96,13 +120,9 @@ impl TenantStore {
             &'t DatabaseTransaction,
         ) -> std::pin::Pin<Box<dyn Future<Output = Result<T, TenantError>> + Send + 't>>,
     {
-        let options = TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        };
         let mut attempt = 1;
         loop {
-            let tx = self.db.begin_with_options(options).await?;
+            let (turn, tx) = self.begin_write().await?;
             let result = async {
                 if let Some(key) = key {
                     if let Some(prior) = callback_request::Entity::find_by_id(&key.request_id).one(&tx).await? {
@@ -122,6 +142,8 @@ impl TenantStore {
                 Ok(recorded) => tx.commit().await.map(|()| recorded).map_err(TenantError::from),
                 Err(error) => Err(error),
             };
+            // The next writer's turn; not held over the pause before a retry.
+            drop(turn);
             if outcome.is_ok() {
                 self.commits.notify_one();
             }
