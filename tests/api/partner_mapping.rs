@@ -391,16 +391,38 @@ fn median(samples: &mut [Duration]) -> Duration {
 async fn parallel_wrong_guesses_cannot_pass_the_failure_limit() {
     let app = TestApp::spawn_with(|args| args.credentials.credential_failure_limit = 3).await;
     seed_directory(&app).await;
-    let guess = [password_auth("admin@acme", "guess")];
     let request = read(PARTNER_TENANT);
     let app_ref = &app;
-    let statuses: Vec<u16> = futures::future::join_all(
-        (0..12).map(|_| async { app_ref.callback_with_headers(&request, &guess).await.status }),
-    )
+    // Twelve different guesses at once: each is a check of its own.
+    let statuses: Vec<u16> = futures::future::join_all((0..12).map(|i| {
+        let request = &request;
+        async move {
+            let guess = [password_auth("admin@acme", &format!("guess-{i}"))];
+            app_ref.callback_with_headers(request, &guess).await.status
+        }
+    }))
     .await;
     let checked = statuses.iter().filter(|&&status| status == 401).count();
     assert!(checked <= 3, "{checked} guesses were checked: {statuses:?}");
     assert!(statuses.iter().all(|&status| status == 401 || status == 429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_burst_of_the_same_right_credentials_is_never_throttled() {
+    // More callbacks at once than the failure limit, none of them remembered yet: before checks of the same
+    // credentials took turns, those in flight filled the limit and the rest got 429 despite the right secret.
+    let app = TestApp::spawn_with(|args| args.credentials.credential_failure_limit = 3).await;
+    seed_directory(&app).await;
+    let before = app.snapshot().await;
+    let request = read(PARTNER_TENANT);
+    let right = [password_auth("admin@acme", "s3cret")];
+    let app_ref = &app;
+    let statuses: Vec<u16> = futures::future::join_all(
+        (0..12).map(|_| async { app_ref.callback_with_headers(&request, &right).await.status }),
+    )
+    .await;
+    assert!(statuses.iter().all(|&status| status == 200), "{statuses:?}");
+    assert_eq!(app.snapshot().await, before, "a read changes nothing");
 }
 
 #[tokio::test]

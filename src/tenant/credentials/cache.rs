@@ -18,7 +18,7 @@ use sha2::Sha256;
 /// Upper bound on remembered checks; beyond it, the oldest half is dropped.
 const MAX_ENTRIES: usize = 10_000;
 
-type Fingerprint = [u8; 32];
+pub type Fingerprint = [u8; 32];
 
 struct Entry {
     identity: String,

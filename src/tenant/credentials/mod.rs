@@ -6,8 +6,10 @@
 //! * An unknown identity is checked against a dummy hash, so it costs (and takes) what a wrong secret does.
 //! * Successful checks are remembered briefly ([`cache`]); repeated failures lock an identity out for a
 //!   while ([`throttle`]).
+//! * Checks of the same identity and secrets take turns ([`flights`]), so a burst of them costs one Argon2.
 
 mod cache;
+mod flights;
 pub mod hashing;
 mod throttle;
 
@@ -17,9 +19,11 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use self::cache::VerifiedCache;
+use self::flights::Flights;
 use self::throttle::FailureThrottle;
 use super::error::TenantError;
 use super::store::TenantStore;
+use crate::db::entity::credential;
 use crate::metrics::{METRICS, Metrics};
 
 /// How long a check may wait for a free Argon2 slot before it is shed.
@@ -51,6 +55,7 @@ impl Default for CredentialSettings {
 #[derive(Debug)]
 pub struct CredentialVerifier {
     cache: VerifiedCache,
+    flights: Flights,
     throttle: FailureThrottle,
     hashing_slots: Arc<Semaphore>,
     dummy_hash: String,
@@ -68,6 +73,7 @@ impl CredentialVerifier {
         };
         Self {
             cache: VerifiedCache::new(settings.cache_ttl),
+            flights: Flights::default(),
             throttle: FailureThrottle::new(settings.failure_limit, settings.lockout),
             hashing_slots: Arc::new(Semaphore::new(slots)),
             dummy_hash: hashing::dummy_hash(),
@@ -82,10 +88,12 @@ impl CredentialVerifier {
         let fingerprint = self.cache.fingerprint(identity, &canonical);
         // A remembered success can only hold the right secret, so it needs no throttle slot: a burst of
         // callbacks with good credentials is never shed once one of them was checked.
-        if let Some(stored) = &stored
-            && let Some(organization) = self.cache.lookup(&fingerprint, &stored.secret_hash)
-        {
-            Metrics::outcome(&METRICS.credential_cache, "hit");
+        if let Some(organization) = self.remembered(&fingerprint, stored.as_ref()) {
+            return Ok(organization);
+        }
+        let _turn = self.flights.turn(fingerprint).await;
+        // The check this one waited for may have succeeded.
+        if let Some(organization) = self.remembered(&fingerprint, stored.as_ref()) {
             return Ok(organization);
         }
         Metrics::outcome(&METRICS.credential_cache, "miss");
@@ -106,6 +114,13 @@ impl CredentialVerifier {
                 Err(invalid_credentials())
             }
         }
+    }
+
+    /// The organization of a remembered successful check of these credentials against `stored`.
+    fn remembered(&self, fingerprint: &cache::Fingerprint, stored: Option<&credential::Model>) -> Option<String> {
+        let organization = self.cache.lookup(fingerprint, &stored?.secret_hash)?;
+        Metrics::outcome(&METRICS.credential_cache, "hit");
+        Some(organization)
     }
 
     /// Hashes a secrets object for storage; `InvalidArgument` when it is not a JSON object.
