@@ -23,7 +23,7 @@ use self::flights::Flights;
 use self::throttle::FailureThrottle;
 use super::error::TenantError;
 use super::store::TenantStore;
-use crate::db::entity::credential;
+use crate::db::entity::{credential, organization};
 use crate::metrics::{METRICS, Metrics};
 
 /// How long a check may wait for a free Argon2 slot before it is shed.
@@ -81,10 +81,15 @@ impl CredentialVerifier {
     }
 
     /// Returns the organization `identity` belongs to when `secrets_json` matches its stored hash.
-    pub async fn verify(&self, store: &TenantStore, identity: &str, secrets_json: &str) -> Result<String, TenantError> {
+    pub async fn verify(
+        &self,
+        store: &TenantStore,
+        identity: &str,
+        secrets_json: &str,
+    ) -> Result<organization::Model, TenantError> {
         let canonical = hashing::canonical_secrets(secrets_json)
             .ok_or_else(|| TenantError::Unauthenticated("The credential secrets must be a JSON object.".into()))?;
-        let stored = store.credential(identity).await?;
+        let stored = store.credential_with_organization(identity).await?;
         let fingerprint = self.cache.fingerprint(identity, &canonical);
         // A remembered success can only hold the right secret, so it needs no throttle slot: a burst of
         // callbacks with good credentials is never shed once one of them was checked.
@@ -101,13 +106,13 @@ impl CredentialVerifier {
             reason: "Too many failed attempts with these credentials; please wait before trying again.",
             retry_after,
         })?;
-        let against = stored.as_ref().map_or_else(|| self.dummy_hash.clone(), |s| s.secret_hash.clone());
+        let against = stored.as_ref().map_or_else(|| self.dummy_hash.clone(), |(s, _)| s.secret_hash.clone());
         let matches = self.run_hashing(move || hashing::verify(&canonical, &against)).await?;
         match stored {
-            Some(stored) if matches => {
+            Some((credential, organization)) if matches => {
                 attempt.succeeded();
-                self.cache.remember(fingerprint, identity, &stored.secret_hash, &stored.organization_id);
-                Ok(stored.organization_id)
+                self.cache.remember(fingerprint, identity, &credential.secret_hash, &organization.id);
+                Ok(organization)
             }
             _ => {
                 attempt.failed();
@@ -117,10 +122,17 @@ impl CredentialVerifier {
     }
 
     /// The organization of a remembered successful check of these credentials against `stored`.
-    fn remembered(&self, fingerprint: &cache::Fingerprint, stored: Option<&credential::Model>) -> Option<String> {
-        let organization = self.cache.lookup(fingerprint, &stored?.secret_hash)?;
-        Metrics::outcome(&METRICS.credential_cache, "hit");
-        Some(organization)
+    fn remembered(
+        &self,
+        fingerprint: &cache::Fingerprint,
+        stored: Option<&(credential::Model, organization::Model)>,
+    ) -> Option<organization::Model> {
+        let (credential, organization) = stored?;
+        let remembered = self.cache.lookup(fingerprint, &credential.secret_hash)?;
+        (remembered == organization.id).then(|| {
+            Metrics::outcome(&METRICS.credential_cache, "hit");
+            organization.clone()
+        })
     }
 
     /// Hashes a secrets object for storage; `InvalidArgument` when it is not a JSON object.

@@ -71,6 +71,19 @@ impl TenantStore {
         Ok(credential::Entity::find_by_id(identity).one(self.connection()).await?)
     }
 
+    /// The credential of `identity` with its organization, in one query (every callback with credentials
+    /// needs both).
+    pub async fn credential_with_organization(
+        &self,
+        identity: &str,
+    ) -> Result<Option<(credential::Model, organization::Model)>, TenantError> {
+        let found = credential::Entity::find_by_id(identity)
+            .find_also_related(organization::Entity)
+            .one(self.connection())
+            .await?;
+        Ok(found.and_then(|(credential, organization)| Some((credential, organization?))))
+    }
+
     pub async fn upsert_organization(&self, upsert: &OrganizationUpsert) -> Result<organization::Model, TenantError> {
         self.write(|tx| {
             let upsert = upsert.clone();
