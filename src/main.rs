@@ -12,6 +12,8 @@ use sea_orm_migration::MigratorTrait as _;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Before anything signs or checks a token (jsonwebtoken's first use fixes its crypto for the process).
+    cyberapp_tenants::gateway::jwt_crypto::install();
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     // The service reports through its structured log; the one-shot commands talk to a person.

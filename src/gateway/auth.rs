@@ -84,6 +84,9 @@ impl RequestVerifier {
     /// Checks the issuer URLs (`https://`, or `http://` on a loopback host) and prepares a key cache each.
     pub fn new(settings: &VerifierSettings) -> anyhow::Result<Self> {
         crate::tls::install_crypto_provider();
+        if !super::jwt_crypto::install() {
+            tracing::warn!("JWT signatures are checked with the slower pure-Rust RSA: jsonwebtoken was used first");
+        }
         // A redirect may move the key set to another host of the IdP's, but never to plain http: keys fetched
         // over an unauthenticated connection could be anyone's.
         let redirects = reqwest::redirect::Policy::custom(|attempt| {

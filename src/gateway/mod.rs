@@ -13,6 +13,7 @@ pub mod error;
 mod health;
 mod idempotency;
 pub mod jwks;
+pub mod jwt_crypto;
 mod paging;
 mod token_cache;
 

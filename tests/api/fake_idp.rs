@@ -31,6 +31,11 @@ impl TestKey {
         Self { kid: "test-key-rotated".into(), pem: include_str!("../fixtures/keys/idp-rotated.pem") }
     }
 
+    /// A 1024-bit key: too short to trust.
+    pub fn weak() -> Self {
+        Self { kid: "test-key-weak-1024".into(), pem: include_str!("../fixtures/keys/idp-weak-1024.pem") }
+    }
+
     fn private(&self) -> RsaPrivateKey {
         RsaPrivateKey::from_pkcs1_pem(self.pem).expect("fixture key")
     }
@@ -55,6 +60,8 @@ impl TestKey {
 
     /// Signs `claims` with RS256 under `kid` (which may differ from this key's own, to forge a signature).
     pub fn sign(&self, kid: &str, claims: &Value) -> String {
+        // As the binary does first thing: jsonwebtoken's first use fixes its crypto for the whole process.
+        cyberapp_tenants::gateway::jwt_crypto::install();
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(kid.to_owned());
         let key = EncodingKey::from_rsa_pem(self.pem.as_bytes()).expect("fixture key");

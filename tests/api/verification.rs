@@ -206,6 +206,25 @@ async fn a_rotated_signing_key_is_picked_up() {
 }
 
 #[tokio::test]
+async fn a_token_signed_with_a_key_shorter_than_2048_bits_is_refused_even_when_the_idp_publishes_it() {
+    let app = TestApp::spawn().await;
+    app.seed_mirrored_partner(PARTNER_TENANT).await;
+    app.idp.publish(vec![TestKey::primary(), TestKey::weak()]);
+    let before = app.snapshot().await;
+    let weak = TestKey::weak();
+    let token = weak.sign(&weak.kid, &app.idp.claims(ENDPOINT_ID));
+
+    let response = app.callback_with_token(&reset_partner(PARTNER_TENANT), Some(&token)).await;
+
+    assert_eq!(response.status, 401, "{}", response.body);
+    response.assert_error(401);
+    assert_eq!(app.snapshot().await, before);
+    // The same claims signed with a strong key of the same key set pass.
+    let strong = TestKey::primary().sign("test-key-primary", &app.idp.claims(ENDPOINT_ID));
+    assert_eq!(app.callback_with_token(&reset_partner(PARTNER_TENANT), Some(&strong)).await.status, 200);
+}
+
+#[tokio::test]
 async fn a_flood_of_unknown_kids_causes_at_most_a_handful_of_key_fetches() {
     let app = TestApp::spawn().await;
     let warm = app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await;
