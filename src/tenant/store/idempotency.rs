@@ -2,7 +2,7 @@
 //! The runner that uses it is `TenantStore::write_once`.
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -28,8 +28,10 @@ pub struct Recorded<T> {
     pub replayed: bool,
 }
 
-/// Inserts the log row first: its primary key makes a concurrent duplicate wait for this transaction.
-pub(super) async fn claim(tx: &DatabaseTransaction, key: &IdempotencyKey) -> Result<(), TenantError> {
+/// Inserts the log row first, and returns `true` when this transaction now owns the request: its primary key
+/// makes a concurrent duplicate wait for this transaction to end. `false` means the request was recorded
+/// already (by a committed earlier call, or by one this insert waited for): replay it.
+pub(super) async fn claim(tx: &DatabaseTransaction, key: &IdempotencyKey) -> Result<bool, TenantError> {
     let row = callback_request::ActiveModel {
         request_id: Set(key.request_id.clone()),
         request_hash: Set(key.request_hash.clone()),
@@ -37,8 +39,23 @@ pub(super) async fn claim(tx: &DatabaseTransaction, key: &IdempotencyKey) -> Res
         outcome_json: Set(String::new()),
         created_at: Set(Utc::now()),
     };
-    callback_request::Entity::insert(row).exec_without_returning(tx).await?;
-    Ok(())
+    let inserted = callback_request::Entity::insert(row)
+        .on_conflict(OnConflict::column(callback_request::Column::RequestId).do_nothing().to_owned())
+        .exec_without_returning(tx)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// The recorded outcome of `key`'s request, which [`claim`] found recorded.
+pub(super) async fn recorded<T: DeserializeOwned>(
+    tx: &DatabaseTransaction,
+    key: &IdempotencyKey,
+) -> Result<Recorded<T>, TenantError> {
+    let prior = callback_request::Entity::find_by_id(&key.request_id)
+        .one(tx)
+        .await?
+        .ok_or_else(|| TenantError::Fault("a recorded callback vanished while it was replayed".into()))?;
+    replay(prior, key)
 }
 
 pub(super) async fn record<T: Serialize>(
@@ -56,7 +73,7 @@ pub(super) async fn record<T: Serialize>(
     Ok(())
 }
 
-pub(super) fn replay<T: DeserializeOwned>(
+fn replay<T: DeserializeOwned>(
     prior: callback_request::Model,
     key: &IdempotencyKey,
 ) -> Result<Recorded<T>, TenantError> {

@@ -32,8 +32,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, SqlErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 use tokio::sync::Notify;
 
@@ -41,7 +41,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::TenantError;
-use crate::db::entity::callback_request;
 use crate::db::entity::tenant;
 use events::{record_directory_event, record_event, record_unmapping};
 
@@ -108,7 +107,7 @@ impl TenantStore {
     /// the same transaction as the change, and a later call with the same `request_id` returns that outcome
     /// (and the first `response_id`) without running `work` again. The same `request_id` with another body
     /// is [`TenantError::RequestIdReused`]. The claim is the first statement, so a concurrent duplicate waits
-    /// on it, collides, and on its retry replays the winner's outcome.
+    /// on it and then replays the winner's outcome.
     pub(super) async fn write_once<T, F>(
         &self,
         key: Option<&IdempotencyKey>,
@@ -124,11 +123,10 @@ impl TenantStore {
         loop {
             let (turn, tx) = self.begin_write().await?;
             let result = async {
-                if let Some(key) = key {
-                    if let Some(prior) = callback_request::Entity::find_by_id(&key.request_id).one(&tx).await? {
-                        return idempotency::replay(prior, key);
-                    }
-                    idempotency::claim(&tx, key).await?;
+                if let Some(key) = key
+                    && !idempotency::claim(&tx, key).await?
+                {
+                    return idempotency::recorded(&tx, key).await;
                 }
                 let outcome = work(&tx).await?;
                 if let Some(key) = key {
