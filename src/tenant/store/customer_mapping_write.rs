@@ -1,10 +1,11 @@
-//! `tenant_mapping.write` in one transaction, with a fixed number of reads whatever the number of pairs.
+//! `tenant_mapping.write` in one transaction, with a fixed number of statements whatever the number of pairs.
 //!
 //! The changes are applied one after the other, exactly as listed (a later pair sees what an earlier one did:
 //! a swap, or one customer named twice, works). But nothing is looked up per pair: which of the named
 //! customers are under the partner, their records, and the records holding the Acronis tenants they are
 //! mapped to are read (and locked) up front in a [`Workset`], which each change then consults and updates.
-//! Only the writes themselves are per pair, and the events go out in one insert at the end.
+//! At the end the changed records are written in one `UPDATE` and the events in one insert
+//! ([`Workset::save`]). Only a customer without a record costs a statement of its own (its insert).
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,14 +16,13 @@ use sea_orm::{
 };
 
 use super::NewTenant;
+use super::customer_mapping::CustomerMappingChange;
 use super::directory::{CustomerOrganizationRow, placeholder};
 use super::events::{event, unmapping_event};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::db::entity::tenant_event;
 use crate::tenant::error::TenantError;
 use crate::tenant::model::EventKind;
-
-use super::customer_mapping::CustomerMappingChange;
 
 /// Ids bound in one `IN (…)` list; well below SQLite's and PostgreSQL's limits on bind parameters.
 const IDS_PER_STATEMENT: usize = 500;
@@ -107,6 +107,7 @@ struct Workset {
     stored_acronis: HashMap<String, Option<String>>,
     /// The records changed so far (vendor tenant ids), in the order first changed.
     changed: Vec<String>,
+    changed_set: HashSet<String>,
     /// The outbox rows of the changes made so far, in order.
     events: Vec<tenant_event::ActiveModel>,
 }
@@ -120,16 +121,21 @@ impl Workset {
             by_acronis: HashMap::new(),
             stored_acronis: HashMap::new(),
             changed: Vec::new(),
+            changed_set: HashSet::new(),
             events: Vec::new(),
         };
-        let vendor_chunks =
-            vendor_ids.chunks(IDS_PER_STATEMENT).map(|ids| tenant::Column::VendorTenantId.is_in(ids.iter().copied()));
-        let acronis_chunks =
-            acronis_ids.chunks(IDS_PER_STATEMENT).map(|ids| tenant::Column::AcronisTenantId.is_in(ids.iter().cloned()));
-        for condition in vendor_chunks.chain(acronis_chunks) {
-            let records =
-                tenant::Entity::find().filter(Condition::all().add(condition)).lock_exclusive().all(tx).await?;
-            for record in records {
+        // One statement for both kinds of record (for up to IDS_PER_STATEMENT pairs).
+        let mut vendor_chunks = vendor_ids.chunks(IDS_PER_STATEMENT);
+        let mut acronis_chunks = acronis_ids.chunks(IDS_PER_STATEMENT);
+        loop {
+            let (vendor, acronis) = (vendor_chunks.next(), acronis_chunks.next());
+            if vendor.is_none() && acronis.is_none() {
+                break;
+            }
+            let condition = Condition::any()
+                .add_option(vendor.map(|ids| tenant::Column::VendorTenantId.is_in(ids.iter().copied())))
+                .add_option(acronis.map(|ids| tenant::Column::AcronisTenantId.is_in(ids.iter().cloned())));
+            for record in tenant::Entity::find().filter(condition).lock_exclusive().all(tx).await? {
                 workset.stored_acronis.insert(record.vendor_tenant_id.clone(), record.acronis_tenant_id.clone());
                 workset.put(record);
             }
@@ -146,7 +152,7 @@ impl Workset {
 
     /// Records `record` as changed by `event`.
     fn change(&mut self, record: tenant::Model, event: tenant_event::ActiveModel) {
-        if !self.changed.contains(&record.vendor_tenant_id) {
+        if self.changed_set.insert(record.vendor_tenant_id.clone()) {
             self.changed.push(record.vendor_tenant_id.clone());
         }
         self.events.push(event);
