@@ -59,6 +59,24 @@ impl Signer {
 
     /// A token with a unique `jti` (`jti_rng` supplies it).
     pub fn sign(&self, jti_rng: &mut Rng) -> anyhow::Result<String> {
+        let mut token = self.signing_input(jti_rng)?;
+        let mut signature = vec![0; self.key.public().modulus_len()];
+        self.key
+            .sign(&RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut signature)
+            .map_err(|_| anyhow::anyhow!("RSA signing failed"))?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+        Ok(token)
+    }
+
+    /// A token with a unique `jti` that carries `signature`, a real signature of *another* token: well-formed,
+    /// but the service must do the full RSA check to refuse it. Costs no signing, so W5 pools are cheap.
+    pub fn forge(&self, jti_rng: &mut Rng, signature: &str) -> anyhow::Result<String> {
+        Ok(format!("{}.{signature}", self.signing_input(jti_rng)?))
+    }
+
+    /// `base64url(header).base64url(claims)`: what the signature covers.
+    fn signing_input(&self, jti_rng: &mut Rng) -> anyhow::Result<String> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
         let header = json!({ "alg": "RS256", "typ": "JWT", "kid": self.kid });
         let claims = json!({
@@ -76,12 +94,6 @@ impl Signer {
         URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(&header)?, &mut token);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(&claims)?, &mut token);
-        let mut signature = vec![0; self.key.public().modulus_len()];
-        self.key
-            .sign(&RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut signature)
-            .map_err(|_| anyhow::anyhow!("RSA signing failed"))?;
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
         Ok(token)
     }
 }
@@ -100,9 +112,13 @@ pub fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
     Ok(HeaderValue::from_str(&format!("Bearer {token}"))?)
 }
 
-/// `count` distinct tokens, signed on `threads` threads; returns them and the seconds it took.
+/// `count` distinct tokens, signed on `threads` threads (or, when `corrupt`, forged: see [`Signer::forge`]);
+/// returns them and the seconds it took.
 pub fn pool(signer: &Signer, count: usize, threads: usize, corrupt: bool) -> anyhow::Result<(Vec<HeaderValue>, f64)> {
     let started = Instant::now();
+    let borrowed = signer.sign(&mut Rng::from_os())?;
+    let borrowed_signature = borrowed.rsplit_once('.').map(|(_, signature)| signature.to_owned()).unwrap_or_default();
+    let borrowed_signature = &borrowed_signature;
     let threads = threads.clamp(1, count.max(1));
     let per_thread = count.div_ceil(threads);
     let parts: Vec<anyhow::Result<Vec<HeaderValue>>> = std::thread::scope(|scope| {
@@ -113,8 +129,11 @@ pub fn pool(signer: &Signer, count: usize, threads: usize, corrupt: bool) -> any
                     let mut rng = Rng::from_os();
                     let mut out = Vec::with_capacity(n);
                     for _ in 0..n {
-                        let token = signer.sign(&mut rng)?;
-                        let token = if corrupt { corrupt_signature(&token)? } else { token };
+                        let token = if corrupt {
+                            signer.forge(&mut rng, borrowed_signature)?
+                        } else {
+                            signer.sign(&mut rng)?
+                        };
                         out.push(bearer(&token)?);
                     }
                     Ok(out)
