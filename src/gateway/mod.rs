@@ -41,14 +41,8 @@ pub struct GatewayState {
     pub dev_jwks: Option<Arc<Value>>,
 }
 
-impl axum::extract::FromRef<GatewayState> for HealthClient {
-    fn from_ref(state: &GatewayState) -> Self {
-        state.health.clone()
-    }
-}
-
-/// The probes and metrics alone (`/healthz`, `/readyz`, `/metrics`), for a process that runs no gateway:
-/// it still answers the kubelet and Prometheus on HTTP_ADDR.
+/// The probes and metrics (`/healthz`, `/readyz`, `/metrics`): the whole HTTP surface of a process that runs
+/// no gateway (it still answers the kubelet and Prometheus on HTTP_ADDR), and part of a gateway's.
 pub fn probe_router(health: HealthClient) -> Router {
     Router::new()
         .route("/healthz", get(health::live))
@@ -58,13 +52,10 @@ pub fn probe_router(health: HealthClient) -> Router {
 }
 
 pub fn router(state: GatewayState) -> Router {
-    let mut router = Router::new()
-        .route("/callback", post(callback::handle))
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
-        .route("/metrics", get(crate::metrics::handler));
+    let mut router = Router::new().route("/callback", post(callback::handle));
     if let Some(jwks) = state.dev_jwks.clone() {
         router = router.route("/dev/api/idp/v1/keys", get(move || async move { axum::Json((*jwks).clone()) }));
     }
-    router.with_state(state)
+    let probes = probe_router(state.health.clone());
+    router.with_state(state).merge(probes)
 }
