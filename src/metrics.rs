@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct CallbackLabels {
@@ -62,6 +62,12 @@ pub struct Metrics {
 /// Latency buckets in seconds: fine below 10 ms, where a healthy callback answers, up to the 10 s timeout.
 const LATENCY_BUCKETS: [f64; 14] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0];
 
+/// Registers `metric` under `name` and hands it back, to be kept as one of the instruments.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
@@ -69,37 +75,38 @@ fn latency_histogram() -> Histogram {
 impl Metrics {
     fn new() -> Self {
         let mut registry = Registry::with_prefix("cyberapp");
-        let callbacks = Family::default();
-        registry.register("callbacks", "ACGW callbacks answered, by callback and HTTP status", callbacks.clone());
-        let callback_duration = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
-        registry.register(
+        let r = &mut registry;
+        let callbacks =
+            registered(r, "callbacks", "ACGW callbacks answered, by callback and HTTP status", Family::default());
+        let callback_duration = registered(
+            r,
             "callback_duration_seconds",
             "Time from a callback's arrival to its answer",
-            callback_duration.clone(),
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram),
         );
-        let jwks_fetches = Family::default();
-        registry.register(
+        let jwks_fetches = registered(
+            r,
             "jwks_fetches",
             "Fetches of an issuer's signing keys, by outcome (success, failure)",
-            jwks_fetches.clone(),
+            Family::default(),
         );
-        let credential_cache = Family::default();
-        registry.register(
+        let credential_cache = registered(
+            r,
             "credential_cache_lookups",
             "X-CyberApp-Auth checks answered from the cache (hit) or by Argon2 (miss)",
-            credential_cache.clone(),
+            Family::default(),
         );
-        let grpc_requests = Family::default();
-        registry.register(
+        let grpc_requests = registered(
+            r,
             "grpc_requests",
             "TenantService gRPC calls (the gateway's in-process ones included), by method and status code",
-            grpc_requests.clone(),
+            Family::default(),
         );
-        let db_pool_connections = Family::default();
-        registry.register(
+        let db_pool_connections = registered(
+            r,
             "db_pool_connections",
             "Database pool connections by state (idle, in_use, max), sampled every second",
-            db_pool_connections.clone(),
+            Family::default(),
         );
         Self {
             registry,
