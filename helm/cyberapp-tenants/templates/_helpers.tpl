@@ -140,7 +140,15 @@ but the gateway, which reaches the data only through a TenantService elsewhere (
 {{- end }}
 
 {{/*
-The Secret the pods read DATABASE_URL / GRPC_AUTH_TOKEN from, and its keys.
+"true" when this release's pods run the gateway (every role but tenant-service), which needs
+ACGW_ENDPOINT_IDS.
+*/}}
+{{- define "cyberapp-tenants.runsGateway" -}}
+{{- if ne .Values.config.serviceRole "tenant-service" }}true{{ end }}
+{{- end }}
+
+{{/*
+The Secret the pods read DATABASE_URL / GRPC_AUTH_TOKEN / GRPC_READ_TOKEN from, and its keys.
 */}}
 {{- define "cyberapp-tenants.secretName" -}}
 {{- default (include "cyberapp-tenants.fullname" .) .Values.existingSecret.name }}
@@ -151,19 +159,68 @@ The Secret the pods read DATABASE_URL / GRPC_AUTH_TOKEN from, and its keys.
 {{- define "cyberapp-tenants.grpcAuthTokenKey" -}}
 {{- if .Values.existingSecret.name }}{{ .Values.existingSecret.grpcAuthTokenKey }}{{ else }}GRPC_AUTH_TOKEN{{ end }}
 {{- end }}
+{{- define "cyberapp-tenants.grpcReadTokenKey" -}}
+{{- if .Values.existingSecret.name }}{{ .Values.existingSecret.grpcReadTokenKey }}{{ else }}GRPC_READ_TOKEN{{ end }}
+{{- end }}
+
+{{/*
+"true" when the chart generates GRPC_AUTH_TOKEN: the pods serve the TenantService on a non-loopback address
+(0.0.0.0:50051), which the service refuses without a token, and neither existingSecret.name nor
+grpcAuth.token gives one (nor does grpcAuth.allowUnauthenticated waive it). A gateway-role release runs no
+TenantService: a token generated there could never match the remote one, so it must be given one.
+*/}}
+{{- define "cyberapp-tenants.generatesGrpcAuthToken" -}}
+{{- $a := .Values.grpcAuth }}
+{{- if and (include "cyberapp-tenants.usesDatabase" .) (not .Values.existingSecret.name) (not $a.token) (not $a.allowUnauthenticated) }}true{{ end }}
+{{- end }}
+
+{{/*
+GRPC_AUTH_TOKEN as the chart's Secret holds it: grpcAuth.token; else (when the chart generates it) the value
+already in the release's Secret, read with `lookup` so that `helm upgrade` keeps it; else 48 new random
+characters. Computed once per render and remembered in the root context, so every template that includes
+this (the Secret itself, and the Deployment's checksum of it) sees the same value; the pods read it from the
+Secret (secretKeyRef), never from here. `helm template` and client-side dry runs cannot look anything up, so
+they show a fresh random value each time. Empty when there is no token to store.
+*/}}
+{{- define "cyberapp-tenants.grpcAuthToken" -}}
+{{- if .Values.grpcAuth.token }}
+{{- .Values.grpcAuth.token }}
+{{- else if include "cyberapp-tenants.generatesGrpcAuthToken" . }}
+{{- if not (hasKey $ "cyberappTenantsGeneratedGrpcAuthToken") }}
+{{- $token := "" }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "cyberapp-tenants.fullname" .) }}
+{{- if and $existing $existing.data (hasKey $existing.data "GRPC_AUTH_TOKEN") }}
+{{- $token = index $existing.data "GRPC_AUTH_TOKEN" | b64dec }}
+{{- end }}
+{{- if not $token }}
+{{- $token = randAlphaNum 48 }}
+{{- end }}
+{{- $_ := set $ "cyberappTenantsGeneratedGrpcAuthToken" $token }}
+{{- end }}
+{{- index $ "cyberappTenantsGeneratedGrpcAuthToken" }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when the pods get GRPC_AUTH_TOKEN (from existingSecret.name or the chart's Secret).
+*/}}
+{{- define "cyberapp-tenants.hasGrpcAuthToken" -}}
+{{- if or .Values.existingSecret.name (include "cyberapp-tenants.grpcAuthToken" .) }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" when the pods get GRPC_READ_TOKEN: only roles that run the TenantService, from grpcAuth.readToken or
+(an optional key of) existingSecret.name.
+*/}}
+{{- define "cyberapp-tenants.hasGrpcReadToken" -}}
+{{- if and (include "cyberapp-tenants.usesDatabase" .) (or .Values.existingSecret.name .Values.grpcAuth.readToken) }}true{{ end }}
+{{- end }}
 
 {{/*
 "true" when the chart itself creates the Secret (something secret to hold, and no existingSecret).
 */}}
 {{- define "cyberapp-tenants.createSecret" -}}
-{{- if and (not .Values.existingSecret.name) (or (include "cyberapp-tenants.postgres" .) .Values.grpcAuth.token) }}true{{ end }}
-{{- end }}
-
-{{/*
-"true" when the pods get GRPC_AUTH_TOKEN.
-*/}}
-{{- define "cyberapp-tenants.hasGrpcAuthToken" -}}
-{{- if or .Values.existingSecret.name .Values.grpcAuth.token }}true{{ end }}
+{{- if and (not .Values.existingSecret.name) (or (include "cyberapp-tenants.postgres" .) (include "cyberapp-tenants.grpcAuthToken" .) (include "cyberapp-tenants.hasGrpcReadToken" .)) }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -236,11 +293,29 @@ Refuses values that would deploy something broken, with a message saying what to
 {{- if and $v.existingSecret.name $v.grpcAuth.token }}
 {{- fail "grpcAuth.token must be empty when existingSecret.name is set: put GRPC_AUTH_TOKEN in that Secret" }}
 {{- end }}
+{{- if and $v.existingSecret.name $v.grpcAuth.readToken }}
+{{- fail "grpcAuth.readToken must be empty when existingSecret.name is set: put GRPC_READ_TOKEN in that Secret (key existingSecret.grpcReadTokenKey)" }}
+{{- end }}
 {{- if and (eq $v.config.serviceRole "gateway") (not $v.config.tenantServiceUrl) }}
 {{- fail "config.serviceRole=gateway needs config.tenantServiceUrl, the TenantService's gRPC URL (e.g. http://RELEASE-cyberapp-tenants-grpc:50051)" }}
 {{- end }}
 {{- if and (ne $v.config.serviceRole "gateway") $v.config.tenantServiceUrl }}
 {{- fail "config.tenantServiceUrl is only used with config.serviceRole=gateway" }}
+{{- end }}
+{{- if and (include "cyberapp-tenants.runsGateway" .) (not $v.config.acgwEndpointIds) }}
+{{- fail (printf "config.serviceRole=%s runs the gateway, which refuses to start without ACGW_ENDPOINT_IDS: set config.acgwEndpointIds to the endpoint id(s) the Vendor Portal shows for your CyberApp, e.g. cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0 (Acronis issues genuine tokens to every CyberApp, so the scope check alone would accept another CyberApp's callbacks)" $v.config.serviceRole) }}
+{{- end }}
+{{- if and (eq $v.config.serviceRole "gateway") (not $v.existingSecret.name) (not $v.grpcAuth.token) (not $v.grpcAuth.allowUnauthenticated) }}
+{{- fail "config.serviceRole=gateway calls the TenantService at config.tenantServiceUrl, which requires its GRPC_AUTH_TOKEN: set existingSecret.name to a Secret holding that release's token (key existingSecret.grpcAuthTokenKey; e.g. the tenant-service release's own Secret, RELEASE-cyberapp-tenants, key GRPC_AUTH_TOKEN) or grpcAuth.token to the same value (grpcAuth.allowUnauthenticated=true only when that TenantService runs without a token behind a mesh)" }}
+{{- end }}
+{{- if and (eq $v.config.serviceRole "gateway") $v.grpcAuth.readToken }}
+{{- fail "grpcAuth.readToken is only used by releases that run the TenantService (config.serviceRole all or tenant-service); give it to the tenant-service release" }}
+{{- end }}
+{{- if and $v.grpcAuth.readToken (eq $v.grpcAuth.readToken $v.grpcAuth.token) }}
+{{- fail "grpcAuth.readToken must differ from grpcAuth.token: the read-only token must not also grant full access" }}
+{{- end }}
+{{- if and $v.grpcAuth.readToken $v.grpcAuth.allowUnauthenticated (not $v.grpcAuth.token) }}
+{{- fail "grpcAuth.readToken needs a full token too (the service refuses GRPC_READ_TOKEN without GRPC_AUTH_TOKEN): set grpcAuth.token, or grpcAuth.allowUnauthenticated=false to have one generated" }}
 {{- end }}
 {{- if and $v.ingress.enabled (eq $v.config.serviceRole "tenant-service") }}
 {{- fail "ingress.enabled: the tenant-service role serves no callbacks (only /healthz, /readyz and /metrics on HTTP); put the ingress on the gateway release" }}
