@@ -1,7 +1,13 @@
 # syntax=docker/dockerfile:1
 # The cyberapp-tenants image: one static-ish binary on distroless, running as uid/gid 65532.
 #   docker build -t cyberapp-tenants .
-#   docker run --rm -p 8080:8080 -p 50051:50051 -v cyberapp-tenants-data:/data cyberapp-tenants
+#   export GRPC_AUTH_TOKEN="$(openssl rand -hex 32)"   # gRPC callers send `authorization: Bearer <it>`
+#   docker run --rm -p 8080:8080 -p 50051:50051 -v cyberapp-tenants-data:/data \
+#     -e ACGW_ENDPOINT_IDS=cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0 -e GRPC_AUTH_TOKEN \
+#     cyberapp-tenants
+# `serve` refuses to start without both: ACGW_ENDPOINT_IDS is your CyberApp's callback endpoint id (the Vendor
+# Portal shows it; replace the example), and GRPC_AUTH_TOKEN is required because the image sets
+# GRPC_ADDR=0.0.0.0:50051 (the binary's loopback default would leave the published gRPC port unreachable).
 # CI does not build it (no Docker engine there); the Helm chart in helm/cyberapp-tenants runs it.
 
 # --- build -------------------------------------------------------------------------------------------------
@@ -32,6 +38,9 @@ COPY --from=builder --chown=65532:65532 /out/data /data
 WORKDIR /data
 USER 65532:65532
 # 8080: public HTTP gateway (POST /callback, /healthz, /readyz, /metrics); 50051: internal gRPC TenantService.
+# A container's loopback is unreachable from outside it, so the TenantService listens on every interface
+# here; a non-loopback GRPC_ADDR needs GRPC_AUTH_TOKEN (or GRPC_ALLOW_UNAUTHENTICATED=true behind a mesh).
+ENV GRPC_ADDR=0.0.0.0:50051
 EXPOSE 8080 50051
 ENTRYPOINT ["/usr/local/bin/cyberapp-tenants"]
 CMD ["serve"]
