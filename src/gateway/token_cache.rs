@@ -4,18 +4,26 @@
 //! far more than the rest of a callback. A verdict is reused only while it still holds: an accepted token
 //! is checked against `exp`/`nbf` (with the same leeway) on every use, and every verdict is tied to the exact
 //! key that produced it, so a key the issuer has rotated away ends its tokens at once. A token refused for
-//! its signature is remembered too, so replaying a forged token costs a hash, not an RSA operation. Nothing
-//! else is cached: a refusal for any other reason is decided afresh.
+//! its signature is remembered too (for [`REFUSAL_TTL`], apart from the acceptances so that a flood of
+//! forgeries cannot push genuine verdicts out), so replaying a forged token costs a hash, not an RSA
+//! operation. Nothing else is cached: a refusal for any other reason is decided afresh.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::DecodingKey;
 use sha2::{Digest as _, Sha256};
 
-/// Verdicts kept at most; beyond it, expired ones are dropped, and if that is not enough, all of them.
-const MAX_ENTRIES: usize = 8192;
+/// Acceptances kept at most; beyond it, expired ones are dropped, and if that is not enough, all of them.
+/// Only genuine tokens are accepted, so nobody but the issuer can fill this.
+const MAX_ACCEPTED: usize = 8192;
+/// Refusals kept at most, apart from the acceptances: anyone can mint tokens with bad signatures, and a
+/// flood of them must never push out the verdicts on genuine tokens.
+const MAX_REFUSED: usize = 4096;
+/// How long a refusal is remembered: long enough to make replaying a forged token cheap, short enough that
+/// nothing is kept for ever.
+pub const REFUSAL_TTL: Duration = Duration::from_mins(10);
 
 pub type TokenDigest = [u8; 32];
 
@@ -67,24 +75,50 @@ impl Outcome {
 
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    verdicts: RwLock<HashMap<TokenDigest, Arc<Verdict>>>,
+    accepted: RwLock<HashMap<TokenDigest, Arc<Verdict>>>,
+    /// Bad-signature verdicts, with when they were reached.
+    refused: RwLock<HashMap<TokenDigest, (Arc<Verdict>, Instant)>>,
 }
 
 impl TokenCache {
     pub fn get(&self, digest: &TokenDigest) -> Option<Arc<Verdict>> {
-        self.verdicts.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(digest).cloned()
+        if let Some(verdict) = read(&self.accepted).get(digest) {
+            return Some(Arc::clone(verdict));
+        }
+        let refused = read(&self.refused);
+        let (verdict, at) = refused.get(digest)?;
+        (at.elapsed() < REFUSAL_TTL).then(|| Arc::clone(verdict))
     }
 
     pub fn insert(&self, digest: TokenDigest, verdict: Verdict, leeway: Duration) {
-        let mut verdicts = self.verdicts.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if verdicts.len() >= MAX_ENTRIES {
-            verdicts.retain(|_, verdict| verdict.outcome.time_check(leeway) != TimeCheck::Expired);
-            if verdicts.len() >= MAX_ENTRIES {
-                verdicts.clear();
+        if matches!(verdict.outcome, Outcome::BadSignature) {
+            let mut refused = write(&self.refused);
+            if refused.len() >= MAX_REFUSED {
+                refused.retain(|_, (_, at)| at.elapsed() < REFUSAL_TTL);
+                if refused.len() >= MAX_REFUSED {
+                    refused.clear();
+                }
+            }
+            refused.insert(digest, (Arc::new(verdict), Instant::now()));
+            return;
+        }
+        let mut accepted = write(&self.accepted);
+        if accepted.len() >= MAX_ACCEPTED {
+            accepted.retain(|_, verdict| verdict.outcome.time_check(leeway) != TimeCheck::Expired);
+            if accepted.len() >= MAX_ACCEPTED {
+                accepted.clear();
             }
         }
-        verdicts.insert(digest, Arc::new(verdict));
+        accepted.insert(digest, Arc::new(verdict));
     }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -109,15 +143,42 @@ mod tests {
         assert_eq!(accepted(now() + 600, Some(now() + 30)).time_check(leeway), TimeCheck::Valid);
     }
 
+    fn verdict(key: &Arc<DecodingKey>, outcome: Outcome) -> Verdict {
+        Verdict { issuer: "i".into(), kid: "k".into(), key: Arc::clone(key), outcome }
+    }
+
     #[test]
     fn the_cache_stays_bounded() {
         let cache = TokenCache::default();
         let key = Arc::new(DecodingKey::from_secret(b"unused"));
-        for n in 0..(MAX_ENTRIES + 10) {
-            let verdict =
-                Verdict { issuer: "i".into(), kid: "k".into(), key: Arc::clone(&key), outcome: Outcome::BadSignature };
-            cache.insert(digest(&n.to_string()), verdict, Duration::ZERO);
+        for n in 0..(MAX_ACCEPTED + 10) {
+            cache.insert(digest(&format!("a{n}")), verdict(&key, accepted(now() + 60, None)), Duration::ZERO);
+            cache.insert(digest(&format!("r{n}")), verdict(&key, Outcome::BadSignature), Duration::ZERO);
         }
-        assert!(cache.verdicts.read().expect("lock").len() <= MAX_ENTRIES);
+        assert!(read(&cache.accepted).len() <= MAX_ACCEPTED);
+        assert!(read(&cache.refused).len() <= MAX_REFUSED);
+    }
+
+    #[test]
+    fn a_flood_of_forged_tokens_never_pushes_out_a_genuine_verdict() {
+        let cache = TokenCache::default();
+        let key = Arc::new(DecodingKey::from_secret(b"unused"));
+        cache.insert(digest("genuine"), verdict(&key, accepted(now() + 600, None)), Duration::ZERO);
+        for n in 0..(3 * MAX_REFUSED) {
+            cache.insert(digest(&format!("forged{n}")), verdict(&key, Outcome::BadSignature), Duration::ZERO);
+        }
+        assert!(cache.get(&digest("genuine")).is_some());
+    }
+
+    #[test]
+    fn a_refusal_is_forgotten_after_its_time() {
+        let cache = TokenCache::default();
+        let key = Arc::new(DecodingKey::from_secret(b"unused"));
+        cache.insert(digest("forged"), verdict(&key, Outcome::BadSignature), Duration::ZERO);
+        assert!(cache.get(&digest("forged")).is_some());
+        // Age the entry instead of waiting ten minutes.
+        let aged = Instant::now().checked_sub(REFUSAL_TTL + Duration::from_secs(1)).expect("clock");
+        write(&cache.refused).values_mut().for_each(|(_, at)| *at = aged);
+        assert!(cache.get(&digest("forged")).is_none());
     }
 }
