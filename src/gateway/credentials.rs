@@ -31,7 +31,7 @@ fn unreadable(reason: &str) -> GatewayError {
 }
 
 /// Decodes `X-CyberApp-Auth` into the identity and the secrets object's JSON text.
-pub fn cyberapp_auth(headers: &HeaderMap) -> Result<pb::Credentials, GatewayError> {
+pub fn cyberapp_auth(headers: &HeaderMap, from_tenant: &str) -> Result<pb::Credentials, GatewayError> {
     let raw = headers.get(CYBERAPP_AUTH).ok_or_else(|| unreadable("the X-CyberApp-Auth header is missing"))?;
     if raw.len() > MAX_HEADER_LEN {
         return Err(unreadable("X-CyberApp-Auth is too long"));
@@ -49,7 +49,11 @@ pub fn cyberapp_auth(headers: &HeaderMap) -> Result<pb::Credentials, GatewayErro
         Ok(_) => return Err(unreadable("the secrets in X-CyberApp-Auth must be a JSON object")),
         Err(_) => return Err(unreadable("the secrets in X-CyberApp-Auth are not JSON")),
     }
-    Ok(pb::Credentials { identity: identity.to_owned(), secrets_json: secrets.to_owned() })
+    Ok(pb::Credentials {
+        identity: identity.to_owned(),
+        secrets_json: secrets.to_owned(),
+        acronis_tenant_id: from_tenant.to_owned(),
+    })
 }
 
 /// Checks that `X-CyberApp-Extra`, when present and not blank, is base64 of JSON text.
@@ -71,6 +75,8 @@ pub fn check_cyberapp_extra(headers: &HeaderMap) -> Result<(), GatewayError> {
 mod tests {
     use super::*;
 
+    const TENANT: &str = "999d63d2-831e-40b9-aaab-16f919a483d0";
+
     fn headers(name: &'static str, value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(name, value.parse().expect("header value"));
@@ -84,7 +90,7 @@ mod tests {
     #[test]
     fn identity_and_secrets_split_at_the_first_colon() {
         let credentials =
-            cyberapp_auth(&headers(CYBERAPP_AUTH, &encode(r#"admin@acme:{"password":"a:b"}"#))).expect("valid");
+            cyberapp_auth(&headers(CYBERAPP_AUTH, &encode(r#"admin@acme:{"password":"a:b"}"#)), TENANT).expect("valid");
         assert_eq!(credentials.identity, "admin@acme");
         assert_eq!(credentials.secrets_json, r#"{"password":"a:b"}"#);
     }
@@ -92,7 +98,7 @@ mod tests {
     #[test]
     fn unpadded_base64_is_accepted() {
         let encoded = encode(r#"u:{"password":"p"}"#);
-        assert!(cyberapp_auth(&headers(CYBERAPP_AUTH, encoded.trim_end_matches('='))).is_ok());
+        assert!(cyberapp_auth(&headers(CYBERAPP_AUTH, encoded.trim_end_matches('=')), TENANT).is_ok());
     }
 
     #[test]
@@ -107,11 +113,11 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode([0xff, 0xfe, b':', b'{', b'}']),
         ];
         for value in cases {
-            let error = cyberapp_auth(&headers(CYBERAPP_AUTH, &value)).expect_err("refused");
+            let error = cyberapp_auth(&headers(CYBERAPP_AUTH, &value), TENANT).expect_err("refused");
             assert!(matches!(error, GatewayError::Unauthorized(_)), "{value}");
             assert!(!error.to_string().contains(&value), "{error}");
         }
-        assert!(cyberapp_auth(&HeaderMap::new()).is_err());
+        assert!(cyberapp_auth(&HeaderMap::new(), TENANT).is_err());
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl TenantServiceImpl {
         let identity = parse_identity(&credentials.identity).map_err(|_| {
             TenantError::Unauthenticated("The credentials are not valid for any account of this service.".into())
         })?;
-        self.credentials.verify(&self.store, &identity, &credentials.secrets_json).await
+        self.credentials.verify(&self.store, &identity, &credentials.secrets_json, &credentials.acronis_tenant_id).await
     }
 }
 

@@ -48,7 +48,7 @@ pub async fn dispatch(
     key: &CallbackKey,
 ) -> Result<Reply, GatewayError> {
     match callback {
-        StandardCallback::EnablementRead => partner_mapping::read(headers, tenants).await.map(Reply::read),
+        StandardCallback::EnablementRead => partner_mapping::read(envelope, headers, tenants).await.map(Reply::read),
         StandardCallback::EnablementWrite => partner_mapping::write(envelope, headers, tenants, key).await,
         StandardCallback::EnablementReset => partner_mapping::reset(envelope, headers, tenants, key).await,
         StandardCallback::TopologyRead => customer_mapping::topology_read(envelope, tenants).await.map(Reply::read),

@@ -17,8 +17,13 @@ use super::Reply;
 use crate::grpc::TenantClient;
 use crate::pb;
 
-pub async fn read(headers: &HeaderMap, mut tenants: TenantClient) -> Result<Option<Value>, GatewayError> {
-    let request = pb::ReadPartnerEnablementRequest { credentials: Some(cyberapp_auth(headers)?) };
+pub async fn read(
+    envelope: &Envelope,
+    headers: &HeaderMap,
+    mut tenants: TenantClient,
+) -> Result<Option<Value>, GatewayError> {
+    let credentials = cyberapp_auth(headers, &envelope.context.tenant_id)?;
+    let request = pb::ReadPartnerEnablementRequest { credentials: Some(credentials) };
     let response = tenants.read_partner_enablement(request).await?.into_inner();
     let mut payload = Map::new();
     payload.insert("vendor_tenant_id".into(), response.vendor_tenant_id.into());
@@ -50,7 +55,7 @@ pub async fn write(
         ));
     }
     let request = pb::WritePartnerEnablementRequest {
-        credentials: Some(cyberapp_auth(headers)?),
+        credentials: Some(cyberapp_auth(headers, &envelope.context.tenant_id)?),
         vendor_tenant_id: payload.vendor_tenant_id,
         acronis_tenant_id: envelope.context.tenant_id.clone(),
         datacenter_url: envelope.datacenter_url(),
@@ -66,7 +71,7 @@ pub async fn reset(
     key: &CallbackKey,
 ) -> Result<Reply, GatewayError> {
     let request = pb::ResetPartnerEnablementRequest {
-        credentials: Some(cyberapp_auth(headers)?),
+        credentials: Some(cyberapp_auth(headers, &envelope.context.tenant_id)?),
         acronis_tenant_id: envelope.context.tenant_id.clone(),
     };
     let response = tenants.reset_partner_enablement(key.request(request)?).await?;

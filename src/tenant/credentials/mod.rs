@@ -4,8 +4,9 @@
 //!   slot within [`HASHING_WAIT`] is shed with RESOURCE_EXHAUSTED (429), so a flood of logins can neither
 //!   block the async executor nor queue without bound.
 //! * An unknown identity is checked against a dummy hash, so it costs (and takes) what a wrong secret does.
-//! * Successful checks are remembered briefly ([`cache`]); repeated failures lock an identity out for a
-//!   while ([`throttle`]).
+//! * Successful checks are remembered briefly ([`cache`]); repeated failures sent from one Acronis tenant
+//!   lock that tenant out of the identity for a while, never the identity's owner out of its own
+//!   ([`throttle`]).
 //! * Checks of the same identity and secrets take turns ([`flights`]), so a burst of them costs one Argon2.
 
 mod cache;
@@ -80,12 +81,14 @@ impl CredentialVerifier {
         }
     }
 
-    /// Returns the organization `identity` belongs to when `secrets_json` matches its stored hash.
+    /// Returns the organization `identity` belongs to when `secrets_json` matches its stored hash. Failures
+    /// are throttled per identity and `from_tenant`, the Acronis tenant the credentials came from.
     pub async fn verify(
         &self,
         store: &TenantStore,
         identity: &str,
         secrets_json: &str,
+        from_tenant: &str,
     ) -> Result<organization::Model, TenantError> {
         let canonical = hashing::canonical_secrets(secrets_json)
             .ok_or_else(|| TenantError::Unauthenticated("The credential secrets must be a JSON object.".into()))?;
@@ -102,9 +105,11 @@ impl CredentialVerifier {
             return Ok(organization);
         }
         Metrics::outcome(&METRICS.credential_cache, "miss");
-        let attempt = self.throttle.begin(identity).map_err(|retry_after| TenantError::Throttled {
-            reason: "Too many failed attempts with these credentials; please wait before trying again.",
-            retry_after,
+        let attempt = self.throttle.begin(throttle::key(identity, from_tenant)).map_err(|retry_after| {
+            TenantError::Throttled {
+                reason: "Too many failed attempts with these credentials; please wait before trying again.",
+                retry_after,
+            }
         })?;
         let against = stored.as_ref().map_or_else(|| self.dummy_hash.clone(), |(s, _)| s.secret_hash.clone());
         let matches = self.run_hashing(move || hashing::verify(&canonical, &against)).await?;
