@@ -19,13 +19,14 @@ use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 
-use crate::config::{ServeArgs, ServiceRole};
+use crate::config::ServeArgs;
 use crate::db;
 use crate::db::migration::Migrator;
 use crate::devmode::{self, DevSigningKey};
 use crate::gateway::auth::{RequestVerifier, VerifierSettings};
 use crate::gateway::{self, GatewayState};
-use crate::grpc::{self, GrpcChannel, HealthClient, TenantClient};
+use crate::grpc::{self, GrpcChannel, HealthClient};
+use crate::grpc_auth::GrpcTokens;
 use crate::grpc_metrics::count_calls;
 use crate::tenant::credentials::CredentialVerifier;
 use crate::tenant::event_feed::{self, Sequencer};
@@ -65,27 +66,12 @@ impl std::fmt::Debug for App {
 
 impl App {
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
+        args.check()?;
         let tls = match (&args.tls_cert_file, &args.tls_key_file) {
             (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
             (None, None) => None,
             _ => anyhow::bail!("TLS_CERT_FILE and TLS_KEY_FILE go together"),
         };
-        if tls.is_some() && args.acgw.dev_mode {
-            anyhow::bail!(
-                "development mode (ACGW_DEV_MODE) refuses to run with TLS settings: it is never for production"
-            );
-        }
-        match (args.role, &args.tenant_service_url) {
-            (ServiceRole::Gateway, None) => {
-                anyhow::bail!("SERVICE_ROLE=gateway needs TENANT_SERVICE_URL, the address of the TenantService")
-            }
-            (ServiceRole::All | ServiceRole::TenantService, Some(_)) => {
-                anyhow::bail!(
-                    "TENANT_SERVICE_URL is only for SERVICE_ROLE=gateway; this process runs the TenantService"
-                )
-            }
-            _ => {}
-        }
 
         let http_listener = TcpListener::bind(args.http_addr)
             .await
@@ -96,7 +82,7 @@ impl App {
             (Some(half), in_process)
         } else {
             let url = args.tenant_service_url.as_deref().unwrap_or_default();
-            (None, grpc::remote_channel(url, args.grpc_auth_token.as_ref())?)
+            (None, grpc::remote_channel(url, args.grpc_auth.grpc_auth_token.as_ref())?)
         };
         let health = HealthClient::new(channel.clone());
         let http_router = if args.role.runs_gateway() {
@@ -181,7 +167,7 @@ fn gateway_state(
 ) -> anyhow::Result<GatewayState> {
     let mut verifier = RequestVerifier::new(&VerifierSettings {
         trusted_issuers: args.acgw.trusted_issuers.clone(),
-        endpoint_allow_list: args.acgw.endpoint_allow_list(),
+        endpoint_allow_list: args.acgw.endpoint_allow_list()?,
         clock_leeway: Duration::from_secs(args.acgw.clock_leeway_secs),
         jwks_refetch_interval: Duration::from_secs(args.acgw.jwks_refetch_interval_secs),
     })?;
@@ -200,7 +186,7 @@ fn gateway_state(
         None
     };
     Ok(GatewayState {
-        tenants: TenantClient::new(channel),
+        tenants: grpc::tenant_client(channel),
         health,
         verifier: Arc::new(verifier),
         max_body_bytes: args.max_body_bytes,
@@ -229,15 +215,22 @@ impl TenantServiceHalf {
 
         let store = TenantStore::new(db);
         let streams_end = CancellationToken::new();
-        let (events, sequencer) =
-            event_feed::feed(store.clone(), Duration::from_millis(args.event_poll_interval_ms), streams_end.clone());
+        let (events, sequencer) = event_feed::feed(
+            store.clone(),
+            Duration::from_millis(args.event_poll_interval_ms),
+            args.max_watch_streams,
+            streams_end.clone(),
+        );
         let credentials = Arc::new(CredentialVerifier::new(&args.credentials.settings()));
         let service = TenantServiceImpl::new(store.clone(), credentials, events);
         let (grpc_routes, health) = grpc::routes(service)?;
         let in_process = grpc::in_process_channel(count_calls(grpc_routes.clone()));
         // Counted outside the token check, so that refused calls show in the metrics too.
-        let grpc_routes = count_calls(match &args.grpc_auth_token {
-            Some(token) => crate::grpc_auth::require_token(grpc_routes, token.clone()),
+        let grpc_routes = count_calls(match &args.grpc_auth.grpc_auth_token {
+            Some(token) => {
+                let tokens = GrpcTokens::new(token, args.grpc_auth.grpc_read_token.as_ref());
+                crate::grpc_auth::require_token(grpc_routes, tokens)
+            }
             None => grpc_routes,
         });
         let retention = Retention {
@@ -274,6 +267,10 @@ impl TenantServiceHalf {
     }
 }
 
+/// How long a client may take to send a request's headers (HTTP/1), and its first request at all (also
+/// HTTP/2): a connection that trickles them is closed rather than held open.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Serves the gateway, over HTTPS when `tls` is given, until `shutdown`; then drains for up to `drain`.
 async fn serve_http(
     listener: TcpListener,
@@ -282,17 +279,29 @@ async fn serve_http(
     shutdown: CancellationToken,
     drain: Duration,
 ) -> std::io::Result<()> {
-    let Some(tls) = tls else {
-        return axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await;
-    };
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
         shutdown.cancelled().await;
         stopper.graceful_shutdown(Some(drain));
     });
-    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
-    axum_server::from_tcp_rustls(listener.into_std()?, config)?.handle(handle).serve(router.into_make_service()).await
+    let listener = listener.into_std()?;
+    let service = router.into_make_service();
+    match tls {
+        None => bounded(axum_server::from_tcp(listener)?).handle(handle).serve(service).await,
+        Some(tls) => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+            bounded(axum_server::from_tcp_rustls(listener, config)?).handle(handle).serve(service).await
+        }
+    }
+}
+
+/// Applies [`HEADER_READ_TIMEOUT`] to a server.
+fn bounded<A: axum_server::Address, Acceptor>(
+    mut server: axum_server::Server<A, Acceptor>,
+) -> axum_server::Server<A, Acceptor> {
+    server.http_builder().http1().header_read_timeout(HEADER_READ_TIMEOUT);
+    server.first_request_timeout(HEADER_READ_TIMEOUT)
 }
 
 /// Cancels the returned token on SIGTERM or SIGINT.

@@ -15,6 +15,13 @@ use crate::telemetry::LogFormat;
 /// The embedded default: a SQLite file in the working directory, created when missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://cyberapp-tenants.db?mode=rwc";
 
+/// The TenantService listens on loopback unless told otherwise: it is the admin surface of the record.
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+
+/// The most clock skew `ACGW_CLOCK_LEEWAY_SECS` may allow: beyond a few minutes an expired token would
+/// stay usable long after Acronis meant it to end.
+pub const MAX_CLOCK_LEEWAY_SECS: u64 = 300;
+
 /// The endpoint a development token is scoped to unless `--endpoint-id` says otherwise.
 pub const DEFAULT_DEV_ENDPOINT_ID: &str = "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0";
 
@@ -104,8 +111,9 @@ pub struct ServeArgs {
     #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
 
-    /// Address of the internal TenantService (gRPC, with health and reflection)
-    #[arg(long, env = "GRPC_ADDR", default_value = "0.0.0.0:50051")]
+    /// Address of the internal TenantService (gRPC, with health and reflection). Loopback by default: a
+    /// non-loopback address needs GRPC_AUTH_TOKEN (or GRPC_ALLOW_UNAUTHENTICATED=true)
+    #[arg(long, env = "GRPC_ADDR", default_value = DEFAULT_GRPC_ADDR)]
     pub grpc_addr: SocketAddr,
 
     /// Do not apply migrations at start-up (a Helm hook or `migrate` does it); refuse to become ready until
@@ -119,9 +127,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub credentials: CredentialArgs,
 
-    /// When set, every gRPC call except health must carry `authorization: Bearer <token>`
-    #[arg(long, env = "GRPC_AUTH_TOKEN", hide_env_values = true)]
-    pub grpc_auth_token: Option<Secret>,
+    #[command(flatten)]
+    pub grpc_auth: GrpcAuthArgs,
 
     /// PEM certificate chain: with TLS_KEY_FILE, the gateway serves HTTPS (TLS 1.3 only)
     #[arg(long, env = "TLS_CERT_FILE", requires = "tls_key_file")]
@@ -161,15 +168,117 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(10..))]
     pub event_poll_interval_ms: u64,
 
+    /// WatchEvents streams open at once; further ones are RESOURCE_EXHAUSTED until one closes
+    #[arg(long, env = "MAX_WATCH_STREAMS", default_value_t = 256,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_watch_streams: usize,
+
     /// Seconds to let in-flight requests finish after SIGTERM before exiting anyway
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
     pub shutdown_timeout_secs: u64,
 }
 
+/// Shortest GRPC_AUTH_TOKEN / GRPC_READ_TOKEN accepted: a guessable token is no protection.
+const MIN_GRPC_TOKEN_LEN: usize = 16;
+
 impl ServeArgs {
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
     }
+
+    /// Refuses settings that cannot work or would leave the service open (the product contract's secure
+    /// defaults), each with a message that names the variable to set; logs a warning for the unsafe ones an
+    /// operator asked for explicitly.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.tls_cert_file.is_some() && self.acgw.dev_mode {
+            anyhow::bail!(
+                "development mode (ACGW_DEV_MODE) refuses to run with TLS settings: it is never for production"
+            );
+        }
+        match (self.role, &self.tenant_service_url) {
+            (ServiceRole::Gateway, None) => {
+                anyhow::bail!("SERVICE_ROLE=gateway needs TENANT_SERVICE_URL, the address of the TenantService")
+            }
+            (ServiceRole::All | ServiceRole::TenantService, Some(_)) => {
+                anyhow::bail!(
+                    "TENANT_SERVICE_URL is only for SERVICE_ROLE=gateway; this process runs the TenantService"
+                )
+            }
+            _ => {}
+        }
+        if self.role.runs_gateway() {
+            self.acgw.endpoint_allow_list()?;
+        }
+        self.grpc_auth.check(self.role.runs_tenant_service().then_some(self.grpc_addr))
+    }
+}
+
+impl GrpcAuthArgs {
+    /// `grpc_addr` is where this process serves the TenantService, if it does.
+    fn check(&self, grpc_addr: Option<SocketAddr>) -> anyhow::Result<()> {
+        for (name, token) in [("GRPC_AUTH_TOKEN", &self.grpc_auth_token), ("GRPC_READ_TOKEN", &self.grpc_read_token)] {
+            if let Some(token) = token {
+                let token = token.expose();
+                anyhow::ensure!(
+                    token.len() >= MIN_GRPC_TOKEN_LEN && token.bytes().all(|b| b.is_ascii_graphic()),
+                    "{name} must be at least {MIN_GRPC_TOKEN_LEN} printable ASCII characters without spaces \
+                     (e.g. `openssl rand -hex 32`)"
+                );
+            }
+        }
+        match (&self.grpc_auth_token, &self.grpc_read_token) {
+            (None, Some(_)) => anyhow::bail!(
+                "GRPC_READ_TOKEN needs GRPC_AUTH_TOKEN: without it every caller would have full access anyway"
+            ),
+            (Some(full), Some(read)) if full == read => {
+                anyhow::bail!("GRPC_READ_TOKEN must differ from GRPC_AUTH_TOKEN")
+            }
+            _ => {}
+        }
+        let Some(addr) = grpc_addr.filter(|addr| !addr.ip().is_loopback()) else { return Ok(()) };
+        if self.grpc_auth_token.is_some() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            self.grpc_allow_unauthenticated,
+            "GRPC_AUTH_TOKEN is required when GRPC_ADDR ({addr}) is not a loopback address: the TenantService \
+             port can change every record and set any organization's credentials. Set GRPC_AUTH_TOKEN (and give \
+             it to the vendor services that call it), bind GRPC_ADDR to 127.0.0.1, or, only behind a mesh that \
+             authenticates callers itself, set GRPC_ALLOW_UNAUTHENTICATED=true"
+        );
+        tracing::warn!(
+            %addr,
+            "GRPC_ALLOW_UNAUTHENTICATED=true: the TenantService on this address accepts every call without a token; \
+             anyone who reaches it can read and change every record and set any organization's credentials"
+        );
+        Ok(())
+    }
+}
+
+/// Who may call the TenantService's gRPC port.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GrpcAuthArgs {
+    /// Every gRPC call except health must carry `authorization: Bearer <token>`. Required when GRPC_ADDR is
+    /// not a loopback address; a `gateway`-role process sends it to TENANT_SERVICE_URL
+    #[arg(long, env = "GRPC_AUTH_TOKEN", hide_env_values = true)]
+    pub grpc_auth_token: Option<Secret>,
+
+    /// A second token that may call only the read RPCs (GetTenant, ListPartners, ListCustomers,
+    /// WatchEvents) and reflection; anything else with it is PERMISSION_DENIED
+    #[arg(long, env = "GRPC_READ_TOKEN", hide_env_values = true)]
+    pub grpc_read_token: Option<Secret>,
+
+    /// Serve a non-loopback GRPC_ADDR without GRPC_AUTH_TOKEN (only behind a mesh that authenticates callers
+    /// itself: anyone who reaches the port can then change every record and set any credentials)
+    #[arg(
+        long,
+        env = "GRPC_ALLOW_UNAUTHENTICATED",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_value_t = false,
+        default_missing_value = "true"
+    )]
+    pub grpc_allow_unauthenticated: bool,
 }
 
 /// Which halves a `serve` process runs.
@@ -206,13 +315,15 @@ pub struct AcgwArgs {
     )]
     pub trusted_issuers: Vec<String>,
 
-    /// Comma-separated allow-list of `context.endpoint_id` values this deployment serves [default: any
-    /// endpoint whose JWT scope matches]
+    /// Comma-separated `context.endpoint_id` values this deployment serves; the Vendor Portal shows them on
+    /// the CyberApp's callback endpoint. Required outside development mode (which defaults to the `dev token`
+    /// endpoint): Acronis issues genuine tokens to every CyberApp
     #[arg(long = "acgw-endpoint-ids", env = "ACGW_ENDPOINT_IDS", value_delimiter = ',')]
     pub endpoint_ids: Vec<String>,
 
-    /// Allowed clock skew in seconds when checking `exp` and `nbf`
-    #[arg(long = "acgw-clock-leeway-secs", env = "ACGW_CLOCK_LEEWAY_SECS", default_value_t = 60)]
+    /// Allowed clock skew in seconds when checking `exp` and `nbf` (at most 300)
+    #[arg(long = "acgw-clock-leeway-secs", env = "ACGW_CLOCK_LEEWAY_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_CLOCK_LEEWAY_SECS))]
     pub clock_leeway_secs: u64,
 
     /// Development mode: a local signing key, its JWKS at /dev/api/idp/v1/keys and `dev token` (never in
@@ -239,9 +350,22 @@ pub struct AcgwArgs {
 }
 
 impl AcgwArgs {
-    /// The endpoint allow-list with blanks dropped (`ACGW_ENDPOINT_IDS=""` means "any").
-    pub fn endpoint_allow_list(&self) -> Vec<String> {
-        self.endpoint_ids.iter().map(|id| id.trim()).filter(|id| !id.is_empty()).map(str::to_owned).collect()
+    /// The endpoints served: ACGW_ENDPOINT_IDS with blanks dropped; in development mode, when it is empty, the
+    /// endpoint `dev token` signs for. Outside development mode an empty list is refused: any CyberApp's
+    /// genuine token would otherwise pass by naming its own endpoint in the body.
+    pub fn endpoint_allow_list(&self) -> anyhow::Result<Vec<String>> {
+        let ids: Vec<String> =
+            self.endpoint_ids.iter().map(|id| id.trim()).filter(|id| !id.is_empty()).map(str::to_owned).collect();
+        match (ids.is_empty(), self.dev_mode) {
+            (false, _) => Ok(ids),
+            (true, true) => Ok(vec![DEFAULT_DEV_ENDPOINT_ID.to_owned()]),
+            (true, false) => anyhow::bail!(
+                "ACGW_ENDPOINT_IDS is required: set it to the CyberApp's callback endpoint id (comma-separated if \
+                 several), which the Vendor Portal shows on the CyberApp's callback endpoint, e.g. \
+                 cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0. Acronis issues genuine tokens to every \
+                 CyberApp, so without it another vendor's token could drive this service"
+            ),
+        }
     }
 }
 
@@ -321,14 +445,41 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Hides the password of a URL such as `postgres://user:secret@host/db`.
+/// Query parameters that carry a password in database URLs (libpq and sqlx spellings).
+const SECRET_QUERY_KEYS: [&str; 3] = ["password", "sslpassword", "pass"];
+
+/// Hides the passwords of a URL such as `postgres://user:secret@host/db?password=secret`: the one in the
+/// user info (which may itself contain `@`: the host starts after the *last* `@` before the path) and any
+/// password query parameter.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    let (authority_and_path, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
+    };
+    let mut redacted = format!("{scheme}://");
+    match authority_and_path.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _password)| user);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            redacted.extend([user, hidden, "@", host]);
+        }
+        None => redacted.push_str(authority_and_path),
     }
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if SECRET_QUERY_KEYS.contains(&key.to_ascii_lowercase().as_str()) => {
+                    format!("{key}=***")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&pairs.join("&"));
+    }
+    redacted
 }
 
 #[cfg(test)]
@@ -366,7 +517,7 @@ mod tests {
             assert_eq!(args.http_addr.to_string(), "0.0.0.0:8080");
         }
         if std::env::var_os("GRPC_ADDR").is_none() {
-            assert_eq!(args.grpc_addr.to_string(), "0.0.0.0:50051");
+            assert_eq!(args.grpc_addr.to_string(), "127.0.0.1:50051");
         }
         if std::env::var_os("ACGW_CLOCK_LEEWAY_SECS").is_none() {
             assert_eq!(args.acgw.clock_leeway_secs, 60);
@@ -376,10 +527,83 @@ mod tests {
         }
     }
 
-    #[test]
-    fn empty_endpoint_allow_list_means_any_endpoint() {
-        let cli = Cli::try_parse_from(["cyberapp-tenants", "serve", "--acgw-endpoint-ids", ""]).expect("parses");
+    fn serve(flags: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from(["cyberapp-tenants", "serve"].iter().chain(flags)).expect("parses");
         let Command::Serve(args) = cli.command else { panic!("serve expected") };
-        assert!(args.acgw.endpoint_allow_list().is_empty());
+        args
+    }
+
+    const ENDPOINT: &str = "--acgw-endpoint-ids=cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0";
+    const TOKEN: &str = "--grpc-auth-token=0123456789abcdef0123";
+
+    fn refusal(args: &ServeArgs) -> String {
+        args.check().expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn serve_refuses_to_start_without_endpoint_ids_outside_development_mode() {
+        let message = refusal(&serve(&["--acgw-endpoint-ids", ""]));
+        assert!(message.contains("ACGW_ENDPOINT_IDS") && message.contains("Vendor Portal"), "{message}");
+        // A TenantService-only process runs no gateway and needs none.
+        assert!(serve(&["--acgw-endpoint-ids", "", "--role", "tenant-service"]).check().is_ok());
+        assert!(serve(&[ENDPOINT]).check().is_ok());
+    }
+
+    #[test]
+    fn development_mode_serves_the_dev_token_endpoint_by_default() {
+        let args = serve(&["--acgw-endpoint-ids", "", "--acgw-dev-mode"]);
+        assert_eq!(args.acgw.endpoint_allow_list().expect("allowed"), [DEFAULT_DEV_ENDPOINT_ID]);
+        let listed = serve(&["--acgw-dev-mode", "--acgw-endpoint-ids", " a , ,b"]);
+        assert_eq!(listed.acgw.endpoint_allow_list().expect("allowed"), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_grpc_port_beyond_loopback_needs_a_token_or_an_explicit_opt_out() {
+        let open = serve(&[ENDPOINT, "--grpc-addr", "0.0.0.0:50051"]);
+        let message = refusal(&open);
+        assert!(message.contains("GRPC_AUTH_TOKEN") && message.contains("0.0.0.0:50051"), "{message}");
+        assert!(serve(&[ENDPOINT, "--grpc-addr", "0.0.0.0:50051", TOKEN]).check().is_ok());
+        let mesh = serve(&[ENDPOINT, "--grpc-addr", "0.0.0.0:50051", "--grpc-allow-unauthenticated"]);
+        assert!(mesh.check().is_ok());
+        assert!(serve(&[ENDPOINT, "--grpc-addr", "[::1]:50051"]).check().is_ok(), "loopback needs no token");
+        // A gateway-only process binds no gRPC port.
+        let gateway = ["--role", "gateway", "--tenant-service-url", "http://tenants:50051", "--grpc-addr", "0.0.0.0:1"];
+        assert!(serve(&[&[ENDPOINT][..], &gateway[..]].concat()).check().is_ok());
+    }
+
+    #[test]
+    fn weak_or_inconsistent_grpc_tokens_are_refused() {
+        assert!(refusal(&serve(&[ENDPOINT, "--grpc-auth-token", "short"])).contains("at least 16"));
+        assert!(refusal(&serve(&[ENDPOINT, "--grpc-auth-token", "with a space in it ok"])).contains("at least 16"));
+        let read_alone = refusal(&serve(&[ENDPOINT, "--grpc-read-token", "0123456789abcdef-read"]));
+        assert!(read_alone.contains("GRPC_READ_TOKEN needs GRPC_AUTH_TOKEN"), "{read_alone}");
+        let same = refusal(&serve(&[ENDPOINT, TOKEN, "--grpc-read-token", "0123456789abcdef0123"]));
+        assert!(same.contains("must differ"), "{same}");
+        assert!(serve(&[ENDPOINT, TOKEN, "--grpc-read-token", "0123456789abcdef-read"]).check().is_ok());
+    }
+
+    #[test]
+    fn the_clock_leeway_is_bounded() {
+        assert!(Cli::try_parse_from(["cyberapp-tenants", "serve", "--acgw-clock-leeway-secs", "300"]).is_ok());
+        let error = Cli::try_parse_from(["cyberapp-tenants", "serve", "--acgw-clock-leeway-secs", "301"])
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains("301"), "{error}");
+    }
+
+    #[test]
+    fn redacting_a_url_hides_every_password() {
+        for (url, shown) in [
+            ("postgres://app:hunter2@db:5432/tenants", "postgres://app:***@db:5432/tenants"),
+            ("postgres://app:p@ss@word@db/tenants", "postgres://app:***@db/tenants"),
+            (
+                "postgres://app@db/tenants?password=hunter2&sslmode=require",
+                "postgres://app@db/tenants?password=***&sslmode=require",
+            ),
+            ("postgres://db/tenants?user=app&PASSWORD=hunter2", "postgres://db/tenants?user=app&PASSWORD=***"),
+            ("sqlite://cyberapp-tenants.db?mode=rwc", "sqlite://cyberapp-tenants.db?mode=rwc"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
     }
 }

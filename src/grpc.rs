@@ -43,6 +43,17 @@ pub type GrpcChannel = BoxCloneSyncService<http::Request<Body>, http::Response<B
 #[error(transparent)]
 pub struct TransportError(#[from] BoxError);
 pub type TenantClient = TenantServiceClient<GrpcChannel>;
+
+/// The largest request the TenantService decodes. tonic's default (4 MiB) is below what a gateway may
+/// legitimately forward (a `tenant_mapping.write` near MAX_BODY_BYTES grows when re-encoded).
+const MAX_REQUEST_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The gateway's client. Answers come from our own TenantService and an unpaged read of a large partner is
+/// as large as its customer list (about 10 MiB for 100,000 customers), so no decode limit of tonic's may
+/// refuse one.
+pub fn tenant_client(channel: GrpcChannel) -> TenantClient {
+    TenantServiceClient::new(channel).max_decoding_message_size(usize::MAX)
+}
 pub type HealthClient = tonic_health::pb::health_client::HealthClient<GrpcChannel>;
 
 /// Builds the routes served on `GRPC_ADDR`, and the reporter that sets their health.
@@ -56,7 +67,7 @@ pub fn routes(service: TenantServiceImpl) -> anyhow::Result<(Routes, HealthRepor
         .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let routes = Routes::new(TenantServiceServer::new(service))
+    let routes = Routes::new(TenantServiceServer::new(service).max_decoding_message_size(MAX_REQUEST_MESSAGE_BYTES))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);

@@ -2,8 +2,10 @@
 //!
 //! RS256 only; the key is chosen by `kid` from the key set of a *configured* issuer (never from a URL in the
 //! request); `iss` must be trusted, `exp` present and not past the leeway, `nbf` honoured; `aud` is not
-//! checked (real tokens carry one the docs never ask to verify). The endpoint check (`scope[].role` equals
-//! `context.endpoint_id`) needs the body, so it is a separate step, [`RequestVerifier::authorize_endpoint`].
+//! checked (real tokens carry one the docs never ask to verify). Acronis issues genuine tokens to every
+//! CyberApp, so the token must also be scoped to an endpoint this deployment serves
+//! ([`RequestVerifier::authorize_token`], before the body is read), and the body's `context.endpoint_id`
+//! must be one of those and one of the token's ([`RequestVerifier::authorize_endpoint`]).
 //! No token ever reaches a log line or an error message.
 
 use std::collections::{HashMap, HashSet};
@@ -29,7 +31,7 @@ const MAX_TOKEN_LEN: usize = 16 * 1024;
 pub struct VerifierSettings {
     /// Issuers whose keys are fetched from `<issuer>/api/idp/v1/keys`.
     pub trusted_issuers: Vec<String>,
-    /// `context.endpoint_id` values served; empty means any.
+    /// `context.endpoint_id` values served (never empty: the configuration refuses that).
     pub endpoint_allow_list: Vec<String>,
     pub clock_leeway: Duration,
     pub jwks_refetch_interval: Duration,
@@ -87,15 +89,11 @@ impl RequestVerifier {
         if !super::jwt_crypto::install() {
             tracing::warn!("JWT signatures are checked with the slower pure-Rust RSA: jsonwebtoken was used first");
         }
-        // A redirect may move the key set to another host of the IdP's, but never to plain http: keys fetched
-        // over an unauthenticated connection could be anyone's.
+        // A redirect may move the key set to another path of the issuer, never to another scheme, host or
+        // port: keys fetched from anywhere else could be anyone's.
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
-            let loopback = matches!(attempt.url().host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-            if attempt.previous().len() >= 3 || !(attempt.url().scheme() == "https" || loopback) {
-                attempt.stop()
-            } else {
-                attempt.follow()
-            }
+            let same_origin = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
+            if attempt.previous().len() >= 3 || !same_origin { attempt.stop() } else { attempt.follow() }
         });
         let http = reqwest::Client::builder()
             .user_agent(concat!("cyberapp-tenants/", env!("CARGO_PKG_VERSION")))
@@ -198,14 +196,23 @@ impl RequestVerifier {
         }
     }
 
-    /// The token must be scoped to the body's `context.endpoint_id`, and the endpoint must be one this
-    /// deployment serves.
+    /// The token must be scoped to an endpoint this deployment serves: checked before the body is read, so
+    /// another CyberApp's genuine token goes no further than its header.
+    pub fn authorize_token(&self, caller: &VerifiedCaller) -> Result<(), GatewayError> {
+        if caller.roles.iter().any(|role| self.endpoint_allow_list.contains(role)) {
+            Ok(())
+        } else {
+            Err(GatewayError::Forbidden("The token was not issued for a CyberApp endpoint served here.".into()))
+        }
+    }
+
+    /// The body's `context.endpoint_id` must be one this deployment serves and one the token is scoped to.
     pub fn authorize_endpoint(&self, caller: &VerifiedCaller, endpoint_id: &str) -> Result<(), GatewayError> {
+        if !self.endpoint_allow_list.contains(endpoint_id) {
+            return Err(GatewayError::Forbidden("This CyberApp endpoint is not served by this deployment.".into()));
+        }
         if !caller.roles.iter().any(|role| role == endpoint_id) {
             return Err(GatewayError::Forbidden("The token was not issued for this CyberApp endpoint.".into()));
-        }
-        if !self.endpoint_allow_list.is_empty() && !self.endpoint_allow_list.contains(endpoint_id) {
-            return Err(GatewayError::Forbidden("This CyberApp endpoint is not served by this deployment.".into()));
         }
         Ok(())
     }

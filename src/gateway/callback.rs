@@ -1,20 +1,22 @@
 //! `POST /callback`: the whole path of one ACGW callback.
 //!
-//! bounded body → verify the JWT → parse the envelope → authorize the endpoint → recognise the callback →
-//! call the TenantService → render the success envelope. Verification comes before anything else reads the
-//! body; every failure becomes the contract's error body (see `error`).
+//! verify the JWT (and that it is scoped to an endpoint we serve) → take a callback slot → read the bounded
+//! body at a minimum rate → parse the envelope → authorize its endpoint → recognise the callback → call the
+//! TenantService → render the success envelope. The token is checked before a slot is taken or the body is
+//! read; every failure becomes the contract's error body (see `error`).
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::GatewayState;
+use super::auth::VerifiedCaller;
 use super::callbacks::dispatch;
 use super::credentials::check_cyberapp_extra;
 use super::cti::StandardCallback;
@@ -25,80 +27,116 @@ use crate::metrics::METRICS;
 
 pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    // Named once the envelope is recognised; refusals before that count as `unknown`.
-    let mut callback = "unknown";
-    let response = answer(&state, &headers, body, &mut callback).await;
-    METRICS.callback_answered(callback, response.status().as_u16(), started.elapsed());
+    let (callback, response) = answer(&state, &headers, body).await;
+    METRICS.callback_answered(callback.unwrap_or("unknown"), response.status().as_u16(), started.elapsed());
     response
 }
 
-async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body, callback: &mut &'static str) -> Response {
-    // Shed load before reading anything: the Acronis gateway retries a 429.
+/// The response, and the callback's name once the envelope was recognised (refusals before that count as
+/// `unknown` in the metrics).
+async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Option<&'static str>, Response) {
+    // The token first, before a slot is taken or a byte of the body is read: a connection without a valid
+    // token can neither crowd out the Acronis gateway nor make us wait for its body. These checks are cheap
+    // (header shape, issuer, kid, then the verdict cache or one RSA verification).
+    let caller = match state.verifier.verify(headers).await.and_then(|caller| {
+        state.verifier.authorize_token(&caller)?;
+        Ok(caller)
+    }) {
+        Ok(caller) => caller,
+        Err(error) => return (None, early_refusal(error, body, state.max_body_bytes).await),
+    };
+    // Shed load before reading the body: the Acronis gateway retries a 429.
     let Ok(_slot) = state.callback_slots.clone().try_acquire_owned() else {
-        return GatewayError::TooManyRequests {
+        let busy = GatewayError::TooManyRequests {
             message: "The service is busy; please retry shortly.".into(),
             retry_after_secs: RETRY_AFTER.as_secs(),
-        }
-        .into_response();
+        };
+        return (None, early_refusal(busy, body, state.max_body_bytes).await);
     };
-    let body = match tokio::time::timeout(state.request_timeout, read_body(body, headers, state.max_body_bytes)).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(error)) => return error.into_response(),
-        Err(_) => return GatewayError::BadRequest("The request body did not arrive in time.".into()).into_response(),
+    let body = match read_body(body, headers, state.max_body_bytes, state.request_timeout).await {
+        Ok(body) => body,
+        Err(error) => return (None, refusal(error, None)),
+    };
+    let (envelope, callback) = match recognise(state, &body, &caller) {
+        Ok(recognised) => recognised,
+        Err(error) => return (None, refusal(error, Some(&body))),
     };
     let span = tracing::info_span!(
         "callback",
-        request_id = tracing::field::Empty,
-        callback = tracing::field::Empty,
-        tenant_id = tracing::field::Empty,
+        request_id = envelope.request_id.as_str(),
+        callback = callback.name(),
+        tenant_id = envelope.context.tenant_id.as_str(),
     );
-    let outcome =
-        tokio::time::timeout(state.request_timeout, process(state, headers, &body, callback).instrument(span.clone()))
-            .await
-            .unwrap_or_else(|_| {
-                // Dropping the work rolls back any transaction it had open; a retry is safe (idempotent).
-                Err(GatewayError::Unavailable("The request did not complete in time; please retry.".into()))
-            });
+    let outcome = tokio::time::timeout(
+        state.request_timeout,
+        process(state, headers, &body, envelope, callback).instrument(span.clone()),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        // Dropping the work rolls back any transaction it had open; a retry is safe (idempotent).
+        Err(GatewayError::Unavailable("The request did not complete in time; please retry.".into()))
+    });
     let _entered = span.enter();
-    match outcome {
+    let response = match outcome {
         Ok(success) => {
             tracing::info!(status = 200, "callback answered");
             Json(success).into_response()
         }
-        Err(error) => {
-            let status = error.status().as_u16();
-            if status >= 500 {
-                tracing::warn!(status, reason = %error, "callback failed");
-            } else {
-                tracing::info!(status, reason = %error, "callback refused");
-            }
-            error.for_request(readable_request_id(&body)).into_response()
-        }
+        Err(error) => refusal(error, Some(&body)),
+    };
+    (Some(callback.name()), response)
+}
+
+/// How long a refusal made before the body was read waits for a body already on its way, only to echo its
+/// `request_id`: far too short for a slow client to hold anything.
+const ECHO_WAIT: Duration = Duration::from_millis(100);
+
+/// A refusal made before the body was read: echoes the body's `request_id` when the whole body arrives within
+/// [`ECHO_WAIT`] (as a well-behaved client's does), and otherwise answers without it rather than wait.
+async fn early_refusal(error: GatewayError, body: Body, limit: usize) -> Response {
+    let arrived = tokio::time::timeout(ECHO_WAIT, Limited::new(body, limit).collect()).await;
+    match arrived {
+        Ok(Ok(collected)) => refusal(error, Some(&collected.to_bytes())),
+        _ => refusal(error, None),
     }
 }
 
-async fn process(
-    state: &GatewayState,
-    headers: &HeaderMap,
-    body: &[u8],
-    name: &mut &'static str,
-) -> Result<SuccessResponse, GatewayError> {
-    let caller = state.verifier.verify(headers).await?;
-    let envelope = Envelope::parse(body)?;
-    let span = tracing::Span::current();
-    span.record("request_id", envelope.request_id.as_str());
-    span.record("tenant_id", envelope.context.tenant_id.as_str());
-    state.verifier.authorize_endpoint(&caller, &envelope.context.endpoint_id)?;
+/// Logs a refusal (a warning for our own failures) and renders it, echoing the request id when the body was
+/// read and has one.
+fn refusal(error: GatewayError, body: Option<&[u8]>) -> Response {
+    let status = error.status().as_u16();
+    if status >= 500 {
+        tracing::warn!(status, reason = %error, "callback failed");
+    } else {
+        tracing::info!(status, reason = %error, "callback refused");
+    }
+    error.for_request(body.and_then(readable_request_id)).into_response()
+}
 
+/// The envelope, checked against the token's endpoint, and the standard callback it names.
+fn recognise(
+    state: &GatewayState,
+    body: &[u8],
+    caller: &VerifiedCaller,
+) -> Result<(Envelope, StandardCallback), GatewayError> {
+    let envelope = Envelope::parse(body)?;
+    state.verifier.authorize_endpoint(caller, &envelope.context.endpoint_id)?;
     let Some(callback) = StandardCallback::from_callback_id(&envelope.context.callback_id) else {
         tracing::warn!(callback_id = %envelope.context.callback_id, "unknown callback id");
         return Err(GatewayError::UnsupportedCallback(
             "This callback is not supported by this handler (unknown context.callback_id).".into(),
         ));
     };
-    span.record("callback", callback.name());
-    *name = callback.name();
+    Ok((envelope, callback))
+}
 
+async fn process(
+    state: &GatewayState,
+    headers: &HeaderMap,
+    body: &[u8],
+    envelope: Envelope,
+    callback: StandardCallback,
+) -> Result<SuccessResponse, GatewayError> {
     check_cyberapp_extra(headers)?;
     let key = CallbackKey::new(&envelope.request_id, body);
     let reply = dispatch(callback, &envelope, headers, state.tenants.clone(), &key).await?;
@@ -110,8 +148,15 @@ async fn process(
     })
 }
 
-/// Reads the whole body, refusing with 413 as soon as it is known to exceed `limit` bytes.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
+/// Time every body gets before the minimum rate applies (a small callback arrives in one packet).
+const BODY_GRACE: Duration = Duration::from_secs(2);
+/// The slowest a body may arrive after [`BODY_GRACE`]: a client that trickles it is cut off rather than
+/// holding a callback slot for the whole request timeout.
+const MIN_BODY_BYTES_PER_SEC: u64 = 32 * 1024;
+
+/// Reads the whole body, refusing with 413 as soon as it is known to exceed `limit` bytes, and with 400 when
+/// it arrives slower than [`MIN_BODY_BYTES_PER_SEC`] (after [`BODY_GRACE`]) or not within `timeout`.
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize, timeout: Duration) -> Result<Bytes, GatewayError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -119,11 +164,32 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(GatewayError::PayloadTooLarge { limit });
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(GatewayError::PayloadTooLarge { limit })
+    let started = tokio::time::Instant::now();
+    let too_slow = || GatewayError::BadRequest("The request body did not arrive in time.".into());
+    let mut body = Limited::new(body, limit);
+    let mut collected = BytesMut::new();
+    loop {
+        // The next bytes are due by the time the minimum rate says the ones received so far should have taken.
+        let received = u64::try_from(collected.len()).unwrap_or(u64::MAX);
+        let by_rate = BODY_GRACE + Duration::from_millis(received.saturating_mul(1000) / MIN_BODY_BYTES_PER_SEC);
+        let deadline = started + by_rate.min(timeout);
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(too_slow()),
+            Ok(None) => return Ok(collected.freeze()),
+            Ok(Some(frame)) => frame,
+        };
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    collected.extend_from_slice(&data);
+                }
+            }
+            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(GatewayError::PayloadTooLarge { limit });
+            }
+            Err(error) => {
+                return Err(GatewayError::BadRequest(format!("The request body could not be read: {error}.")));
+            }
         }
-        Err(error) => Err(GatewayError::BadRequest(format!("The request body could not be read: {error}."))),
     }
 }

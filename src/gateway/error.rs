@@ -77,8 +77,11 @@ impl From<Status> for GatewayError {
         let message = status.message().to_owned();
         match status.code() {
             Code::InvalidArgument | Code::OutOfRange => Self::BadRequest(message),
-            Code::Unauthenticated if status.metadata().contains_key(AUTH_REFUSED_METADATA) => {
-                tracing::error!("the TenantService refused this gateway's GRPC_AUTH_TOKEN; give both the same token");
+            Code::Unauthenticated | Code::PermissionDenied if status.metadata().contains_key(AUTH_REFUSED_METADATA) => {
+                tracing::error!(
+                    "the TenantService refused this gateway's GRPC_AUTH_TOKEN; give both the same (full, not \
+                     read-only) token"
+                );
                 Self::Internal
             }
             Code::Unauthenticated => Self::Unauthorized(message),

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
@@ -35,6 +35,9 @@ pub struct EventFeed {
     store: TenantStore,
     head: watch::Receiver<u64>,
     shutdown: CancellationToken,
+    /// One permit per open stream: each holds a task and a database read per batch, so their number is
+    /// bounded (MAX_WATCH_STREAMS) rather than left to whoever can reach the port.
+    streams: Arc<Semaphore>,
 }
 
 /// The other end of an [`EventFeed`]: hand it to [`run_sequencer`].
@@ -46,12 +49,19 @@ pub struct Sequencer {
     poll_interval: Duration,
 }
 
-/// A feed over `store`'s events, and the sequencer that drives it. Streams end (UNAVAILABLE, "reconnect")
-/// when `shutdown` is cancelled, so that a graceful shutdown is not held open by long-lived streams.
-pub fn feed(store: TenantStore, poll_interval: Duration, shutdown: CancellationToken) -> (EventFeed, Sequencer) {
+/// A feed over `store`'s events serving at most `max_streams` streams at once, and the sequencer that
+/// drives it. Streams end (UNAVAILABLE, "reconnect") when `shutdown` is cancelled, so that a graceful
+/// shutdown is not held open by long-lived streams.
+pub fn feed(
+    store: TenantStore,
+    poll_interval: Duration,
+    max_streams: usize,
+    shutdown: CancellationToken,
+) -> (EventFeed, Sequencer) {
     let (head_sender, head) = watch::channel(0);
     let sequencer = Sequencer { commits: store.commits(), store: store.clone(), head: head_sender, poll_interval };
-    (EventFeed { store, head, shutdown }, sequencer)
+    let streams = Arc::new(Semaphore::new(max_streams));
+    (EventFeed { store, head, shutdown, streams }, sequencer)
 }
 
 /// Numbers committed events until `shutdown` is cancelled.
@@ -79,7 +89,12 @@ impl EventFeed {
     }
 
     /// A stream of the events after `after` (or after the newest one, for `None`), then live ones.
+    /// RESOURCE_EXHAUSTED while the most streams allowed are open.
     pub async fn subscribe(&self, after: Option<u64>) -> Result<EventStream, TenantError> {
+        let permit = Arc::clone(&self.streams).try_acquire_owned().map_err(|_| TenantError::Throttled {
+            reason: "Too many WatchEvents streams are open on this server; retry shortly or share a stream.",
+            retry_after: Duration::from_secs(5),
+        })?;
         let head = self.store.event_head().await?;
         let cursor = match after {
             None => head,
@@ -91,15 +106,21 @@ impl EventFeed {
             Some(cursor) => cursor,
         };
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
-        tokio::spawn(follow(self.clone(), cursor, sender));
+        tokio::spawn(follow(self.clone(), cursor, sender, permit));
         Ok(ReceiverStream::new(receiver))
     }
 }
 
 /// Sends every event after `cursor` to `sender`, in order, until the consumer goes away, the server shuts
 /// down, or the events it needs are gone.
-async fn follow(feed: EventFeed, mut cursor: u64, sender: mpsc::Sender<Result<pb::Event, Status>>) {
-    let EventFeed { store, mut head, shutdown } = feed;
+/// `_permit` is the stream's place among the open ones, given back when this returns.
+async fn follow(
+    feed: EventFeed,
+    mut cursor: u64,
+    sender: mpsc::Sender<Result<pb::Event, Status>>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let EventFeed { store, mut head, shutdown, streams: _ } = feed;
     let end = |status: Status| {
         let sender = sender.clone();
         async move { drop(sender.send(Err(status)).await) }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cyberapp_tenants::app::App;
-use cyberapp_tenants::config::{AcgwArgs, CredentialArgs, DatabaseArgs, ServeArgs, ServiceRole};
+use cyberapp_tenants::config::{AcgwArgs, CredentialArgs, DatabaseArgs, GrpcAuthArgs, ServeArgs, ServiceRole};
 use cyberapp_tenants::db::entity::tenant::{EnablementMethod, EnablementState, TenantKind};
 use cyberapp_tenants::db::entity::{tenant, tenant_event};
 use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
@@ -54,7 +54,7 @@ pub fn serve_args(database_url: &str, issuer: &str) -> ServeArgs {
         no_migrate: false,
         acgw: AcgwArgs {
             trusted_issuers: vec![issuer.to_owned()],
-            endpoint_ids: Vec::new(),
+            endpoint_ids: vec![ENDPOINT_ID.to_owned()],
             clock_leeway_secs: 60,
             dev_mode: false,
             jwks_refetch_interval_secs: 15,
@@ -65,7 +65,7 @@ pub fn serve_args(database_url: &str, issuer: &str) -> ServeArgs {
             credential_lockout_secs: 60,
             argon2_max_concurrency: 0,
         },
-        grpc_auth_token: None,
+        grpc_auth: GrpcAuthArgs::default(),
         tls_cert_file: None,
         tls_key_file: None,
         data_dir: std::env::temp_dir(),
@@ -75,6 +75,7 @@ pub fn serve_args(database_url: &str, issuer: &str) -> ServeArgs {
         max_concurrent_callbacks: 512,
         event_retention_secs: 30 * 24 * 3600,
         event_poll_interval_ms: 50,
+        max_watch_streams: 256,
         shutdown_timeout_secs: 5,
     }
 }

@@ -10,6 +10,7 @@ mod enablement_methods;
 mod envelope;
 mod fake_idp;
 mod faults;
+mod grpc_auth;
 mod helpers;
 mod hostile_input;
 mod idempotency;

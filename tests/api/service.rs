@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
-use cyberapp_tenants::pb::{EnableMirroredPartnerRequest, GetMirroredPartnerStateRequest, WatchEventsRequest};
+use cyberapp_tenants::pb::{EnableMirroredPartnerRequest, GetMirroredPartnerStateRequest};
 use serde_json::json;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
@@ -165,6 +165,7 @@ impl Service {
             .env("HTTP_ADDR", format!("127.0.0.1:{http_port}"))
             .env("GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
             .env("ACGW_DEV_MODE", "true")
+            .env("ACGW_ENDPOINT_IDS", crate::helpers::ENDPOINT_ID)
             .env("DATA_DIR", data_dir)
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "debug")
@@ -390,42 +391,4 @@ async fn no_log_line_contains_a_password_or_the_raw_credentials_header() {
     for secret in ["s3cret", "wr0ng-guess", "r3seller", right.1.as_str(), wrong.1.as_str(), token.as_str(), "$argon2"] {
         assert!(!log.contains(secret), "{secret:?} reached the log");
     }
-}
-
-#[tokio::test]
-async fn with_grpc_auth_token_every_call_but_health_needs_the_bearer_token() {
-    use cyberapp_tenants::config::Secret;
-    let app =
-        TestApp::spawn_with(|args| args.grpc_auth_token = Some("the-right-token".parse::<Secret>().expect("secret")))
-            .await;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.grpc_addr))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    let request = |token: Option<&str>| {
-        let mut request =
-            tonic::Request::new(GetMirroredPartnerStateRequest { acronis_tenant_id: PARTNER_TENANT.into() });
-        if let Some(token) = token {
-            request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("ascii"));
-        }
-        request
-    };
-    let mut client = TenantServiceClient::new(channel.clone());
-    for token in [None, Some("wrong-token"), Some("the-right-token-plus")] {
-        let status = client.get_mirrored_partner_state(request(token)).await.expect_err("refused");
-        assert_eq!(status.code(), Code::Unauthenticated, "{token:?}");
-    }
-    client.get_mirrored_partner_state(request(Some("the-right-token"))).await.expect("accepted");
-    // Streams too: WatchEvents without the token is refused before it opens.
-    let watch = client.watch_events(WatchEventsRequest { after_cursor: Some(0) }).await.expect_err("refused");
-    assert_eq!(watch.code(), Code::Unauthenticated);
-
-    app.wait_until_ready().await;
-    let mut health = HealthClient::new(channel);
-    let open = health.check(HealthCheckRequest { service: String::new() }).await.expect("health needs no token");
-    assert_eq!(open.into_inner().status(), ServingStatus::Serving);
-    // The gateway's own client works in-process, without the token.
-    let callback = app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await;
-    assert_eq!(callback.status, 200, "{}", callback.body);
 }

@@ -76,7 +76,7 @@ async fn a_gateway_with_the_wrong_token_answers_500_and_logs_why_without_the_tok
     let database = TestDatabase::create().await;
     let (tenants_dir, gateway_dir) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
     let tenants = tenant_service(&database.url, tenants_dir.path()).await;
-    let gateway = gateway(tenants.grpc_port, "not-the-token", gateway_dir.path());
+    let gateway = gateway(tenants.grpc_port, "not-the-token-at-all", gateway_dir.path());
     // Health needs no token, so the gateway is ready; its calls are refused.
     gateway.wait_until_ready().await;
 
@@ -85,7 +85,7 @@ async fn a_gateway_with_the_wrong_token_answers_500_and_logs_why_without_the_tok
     assert_eq!(response.status(), 500);
     let log = gateway.log();
     assert!(log.contains("refused this gateway's GRPC_AUTH_TOKEN"), "{log}");
-    assert!(!log.contains(TOKEN) && !log.contains("not-the-token"), "a token reached the log");
+    assert!(!log.contains(TOKEN) && !log.contains("not-the-token-at-all"), "a token reached the log");
 }
 
 #[tokio::test]
