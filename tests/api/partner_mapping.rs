@@ -343,6 +343,25 @@ async fn repeated_failures_lock_the_identity_out_with_429_and_leave_others_alone
 }
 
 #[tokio::test]
+async fn wrong_secrets_from_another_tenant_never_lock_the_owner_out_of_its_own() {
+    let app = TestApp::spawn().await;
+    seed_directory(&app).await;
+    // Six guesses at acme's login, sent from another Acronis tenant: the sixth is already locked.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses
+            .push(app.callback_with_headers(&read(OTHER_TENANT), &[password_auth("admin@acme", "guess")]).await.status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    // That tenant stays locked out of the identity, even with the right secret...
+    app.callback_with_headers(&read(OTHER_TENANT), &acme()).await.assert_error(429);
+    // ...while the owner, from its own tenant, is let in at once.
+    let owner = app.callback_with_headers(&read(PARTNER_TENANT), &acme()).await;
+    assert_eq!(owner.status, 200, "{}", owner.body);
+    assert_eq!(owner.body["payload"]["vendor_tenant_id"], "acme-msp");
+}
+
+#[tokio::test]
 async fn unknown_identities_and_wrong_secrets_take_comparable_time() {
     let app = TestApp::spawn_with(|args| args.credentials.credential_failure_limit = 0).await;
     seed_directory(&app).await;

@@ -392,3 +392,58 @@ async fn no_log_line_contains_a_password_or_the_raw_credentials_header() {
         assert!(!log.contains(secret), "{secret:?} reached the log");
     }
 }
+
+/// Runs `serve` with only `env` (besides a fresh database and data directory) and returns how it ended and
+/// what it printed, for settings it must refuse before it serves anything.
+fn refused_serve(env: &[(&str, &str)]) -> String {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let database = format!("sqlite://{}/refused.db?mode=rwc", data_dir.path().display());
+    let output = Command::new(env!("CARGO_BIN_EXE_cyberapp-tenants"))
+        .arg("serve")
+        .env("DATABASE_URL", &database)
+        .env("HTTP_ADDR", "127.0.0.1:0")
+        .env("GRPC_ADDR", "127.0.0.1:0")
+        .env("DATA_DIR", data_dir.path())
+        .env_remove("ACGW_ENDPOINT_IDS")
+        .env_remove("ACGW_DEV_MODE")
+        .env_remove("GRPC_AUTH_TOKEN")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("binary runs");
+    assert!(!output.status.success(), "{env:?} was accepted");
+    String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout)
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_where_anyones_token_or_anyone_on_the_network_could_drive_it() {
+    let no_endpoints = refused_serve(&[]);
+    assert!(no_endpoints.contains("ACGW_ENDPOINT_IDS") && no_endpoints.contains("Vendor Portal"), "{no_endpoints}");
+
+    let endpoint = ("ACGW_ENDPOINT_IDS", crate::helpers::ENDPOINT_ID);
+    let open_grpc = refused_serve(&[endpoint, ("GRPC_ADDR", "0.0.0.0:0")]);
+    assert!(open_grpc.contains("GRPC_AUTH_TOKEN") && open_grpc.contains("GRPC_ALLOW_UNAUTHENTICATED"), "{open_grpc}");
+
+    let weak = refused_serve(&[endpoint, ("GRPC_ADDR", "0.0.0.0:0"), ("GRPC_AUTH_TOKEN", "guessable")]);
+    assert!(weak.contains("at least 16"), "{weak}");
+}
+
+#[tokio::test]
+async fn an_open_grpc_port_is_served_only_when_asked_for_and_then_warned_about() {
+    let database = TestDatabase::create().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let mut service = Service::start(&database.url, data_dir.path(), &[("GRPC_ALLOW_UNAUTHENTICATED", "true")]);
+    service.wait_until_ready().await;
+    assert_eq!(service.terminate().code(), Some(0));
+    // Loopback needs no warning; the test's ports are loopback, so start one more on all interfaces.
+    assert!(!service.log().contains("GRPC_ALLOW_UNAUTHENTICATED=true"), "{}", service.log());
+    let port = free_port();
+    let mut open = Service::start(
+        &database.url,
+        data_dir.path(),
+        &[("GRPC_ALLOW_UNAUTHENTICATED", "true"), ("GRPC_ADDR", &format!("0.0.0.0:{port}"))],
+    );
+    open.wait_until_ready().await;
+    assert_eq!(open.terminate().code(), Some(0));
+    assert!(open.log().contains("GRPC_ALLOW_UNAUTHENTICATED=true"), "{}", open.log());
+}

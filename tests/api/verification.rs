@@ -300,3 +300,65 @@ async fn a_forged_token_replayed_is_refused_every_time_and_a_good_one_still_pass
     }
     assert_eq!(app.callback(&body).await.status, 200);
 }
+
+#[tokio::test]
+async fn another_cyberapps_genuine_token_naming_its_own_endpoint_is_refused_with_403_and_changes_nothing() {
+    // Acronis issues genuine tokens to every CyberApp: another vendor's, scoped to its own endpoint, sent with
+    // a body that names that endpoint and one of our partners.
+    const EVIL: &str = "cti.a.p.acgw.endpoint.v1.0~evil.app.endpoint.v1.0";
+    let app = TestApp::spawn().await;
+    app.seed_mirrored_partner(PARTNER_TENANT).await;
+    let before = app.snapshot().await;
+    let token = signed(&app, |claims| claims["scope"] = json!([{ "role": EVIL }]));
+    let mut request = reset_partner(PARTNER_TENANT);
+    request["context"]["endpoint_id"] = json!(EVIL);
+    let response = app.callback_with_token(&request, Some(&token)).await;
+    response.assert_error(403);
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+    let state = app.callback(&get_partner_state(PARTNER_TENANT)).await;
+    assert_eq!(state.body["payload"]["state"], "ENABLED", "{}", state.body);
+
+    // A token scoped to both endpoints may still not name the one we do not serve.
+    let both = signed(&app, |claims| claims["scope"] = json!([{ "role": EVIL }, { "role": ENDPOINT_ID }]));
+    app.callback_with_token(&request, Some(&both)).await.assert_error(403);
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+}
+
+/// An issuer whose key-set URL redirects to `target` (a path on itself, or a whole URL elsewhere); a path
+/// on itself serves the primary key.
+async fn redirecting_issuer(target: impl Fn(&str) -> String + Send + Sync + 'static) -> String {
+    use axum::response::{IntoResponse as _, Redirect};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let issuer = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let location = target(&issuer);
+    let router = axum::Router::new()
+        .route(
+            "/api/idp/v1/keys",
+            axum::routing::get(move || async move { Redirect::temporary(&location).into_response() }),
+        )
+        .route(
+            "/moved/keys",
+            axum::routing::get(|| async { axum::Json(json!({ "keys": [TestKey::primary().jwk()] })) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    issuer
+}
+
+#[tokio::test]
+async fn jwks_redirects_are_followed_only_within_the_issuers_origin() {
+    let within = redirecting_issuer(|issuer| format!("{issuer}/moved/keys")).await;
+    let app = TestApp::spawn_with(|args| args.acgw.trusted_issuers = vec![within.clone()]).await;
+    let token = signed(&app, |claims| claims["iss"] = json!(within));
+    let response = app.callback_with_token(&get_partner_state(PARTNER_TENANT), Some(&token)).await;
+    assert_eq!(response.status, 200, "a redirect within the issuer is followed: {}", response.body);
+
+    // Elsewhere: another host name for the same machine, so the fake IdP there would answer if asked.
+    let elsewhere = TestApp::spawn().await;
+    let idp_port = elsewhere.idp.issuer.rsplit(':').next().expect("port").to_owned();
+    let away = redirecting_issuer(move |_| format!("http://localhost:{idp_port}/api/idp/v1/keys")).await;
+    let app = TestApp::spawn_with(|args| args.acgw.trusted_issuers = vec![away.clone()]).await;
+    let token = signed(&app, |claims| claims["iss"] = json!(away));
+    let response = app.callback_with_token(&get_partner_state(PARTNER_TENANT), Some(&token)).await;
+    response.assert_error(503);
+    assert_eq!(elsewhere.idp.fetch_count(), 0, "the key set was not fetched from another origin");
+}

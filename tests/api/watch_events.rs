@@ -258,3 +258,29 @@ async fn open_streams_end_with_unavailable_when_the_service_shuts_down() {
     assert_eq!(status.code(), Code::Unavailable);
     assert!(status.message().contains("resume"), "{}", status.message());
 }
+
+#[tokio::test]
+async fn streams_beyond_max_watch_streams_are_refused_until_one_closes() {
+    let app = TestApp::spawn_with(|args| args.max_watch_streams = 2).await;
+    let first = watch(&app, None).await;
+    let mut second = watch(&app, None).await;
+    let refused = app.grpc().await.watch_events(WatchEventsRequest { after_cursor: None }).await.expect_err("full");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.metadata().get("retry-after").is_some(), "{refused:?}");
+
+    // A consumer that goes away gives its place back.
+    drop(first);
+    let mut third = None;
+    for _ in 0..100 {
+        if let Ok(stream) = app.grpc().await.watch_events(WatchEventsRequest { after_cursor: None }).await {
+            third = Some(stream.into_inner());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut third = third.expect("a place was freed");
+    // The streams still open work.
+    assert_eq!(app.callback(&enable_partner(PARTNER_TENANT, "P", None)).await.status, 200);
+    assert_eq!(next_events(&mut second, 1).await.len(), 1);
+    assert_eq!(next_events(&mut third, 1).await.len(), 1);
+}
