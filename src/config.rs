@@ -376,11 +376,12 @@ pub struct CredentialArgs {
     #[arg(long, env = "CREDENTIAL_CACHE_TTL_SECS", default_value_t = 60)]
     pub credential_cache_ttl_secs: u64,
 
-    /// Failed checks of one identity after which it is refused with 429 until the lockout ends; 0 disables
+    /// Failed checks of one identity from one Acronis tenant after which that tenant is refused for it with
+    /// 429 until the lockout ends (the owner's own tenant is not); 0 disables
     #[arg(long, env = "CREDENTIAL_FAILURE_LIMIT", default_value_t = 5)]
     pub credential_failure_limit: u32,
 
-    /// Seconds over which failures are counted, and how long a locked-out identity waits
+    /// Seconds over which failures are counted, and how long a locked-out identity and tenant wait
     #[arg(long, env = "CREDENTIAL_LOCKOUT_SECS", default_value_t = 60)]
     pub credential_lockout_secs: u64,
 
@@ -449,36 +450,33 @@ impl fmt::Debug for Secret {
 const SECRET_QUERY_KEYS: [&str; 3] = ["password", "sslpassword", "pass"];
 
 /// Hides the passwords of a URL such as `postgres://user:secret@host/db?password=secret`: the one in the
-/// user info (which may itself contain `@`: the host starts after the *last* `@` before the path) and any
-/// password query parameter.
+/// user info and any password query parameter.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (authority_and_path, query) = match rest.split_once('?') {
-        Some((before, query)) => (before, Some(query)),
-        None => (rest, None),
+    // The user info ends at the last `@`: a password may hold `@`, `?`, `#` or `/` unescaped. Should a query
+    // hold `@` too, more is hidden than needed, never less.
+    let (userinfo, after) = match rest.rsplit_once('@') {
+        Some((userinfo, after)) => (Some(userinfo), after),
+        None => (None, rest),
     };
     let mut redacted = format!("{scheme}://");
-    match authority_and_path.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _password)| user);
-            let hidden = if userinfo.contains(':') { ":***" } else { "" };
-            redacted.extend([user, hidden, "@", host]);
-        }
-        None => redacted.push_str(authority_and_path),
+    if let Some(userinfo) = userinfo {
+        let user = userinfo.split_once(':').map_or(userinfo, |(user, _password)| user);
+        let hidden = if userinfo.contains(':') { ":***" } else { "" };
+        redacted.extend([user, hidden, "@"]);
     }
-    if let Some(query) = query {
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if SECRET_QUERY_KEYS.contains(&key.to_ascii_lowercase().as_str()) => {
-                    format!("{key}=***")
-                }
-                _ => pair.to_owned(),
-            })
-            .collect();
-        redacted.push('?');
-        redacted.push_str(&pairs.join("&"));
-    }
+    let Some((location, query)) = after.split_once('?') else {
+        redacted.push_str(after);
+        return redacted;
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if SECRET_QUERY_KEYS.contains(&key.to_ascii_lowercase().as_str()) => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    redacted.extend([location, "?", &pairs.join("&")]);
     redacted
 }
 
@@ -596,6 +594,7 @@ mod tests {
         for (url, shown) in [
             ("postgres://app:hunter2@db:5432/tenants", "postgres://app:***@db:5432/tenants"),
             ("postgres://app:p@ss@word@db/tenants", "postgres://app:***@db/tenants"),
+            ("postgres://app:p?ss#w/rd@db/tenants?sslmode=require", "postgres://app:***@db/tenants?sslmode=require"),
             (
                 "postgres://app@db/tenants?password=hunter2&sslmode=require",
                 "postgres://app@db/tenants?password=***&sslmode=require",

@@ -2,10 +2,13 @@
 //!
 //! The code of a successful call (and of every streamed one) travels in the trailers at the end of the
 //! body, so the response body is wrapped to read it there; an error answered before any message carries it
-//! in the headers. Only methods that exist get their own label: a call to an unknown method (answered
-//! UNIMPLEMENTED) is counted as `unknown`, so callers cannot mint series.
+//! in the headers. Only methods this port serves get their own label (the list is read from the services'
+//! descriptors): any other path is counted as `unknown`, whether it was answered UNIMPLEMENTED or refused
+//! for its token first, so callers cannot mint series.
 
+use std::collections::HashSet;
 use std::pin::Pin;
+use std::sync::LazyLock;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -15,6 +18,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
+use prost::Message as _;
 
 use crate::metrics::{GrpcLabels, METRICS};
 
@@ -23,8 +27,37 @@ pub fn count_calls(routes: tonic::service::Routes) -> tonic::service::Routes {
     tonic::service::Routes::from(routes.into_axum_router().layer(axum::middleware::from_fn(observe)))
 }
 
+/// `package.Service/Method` of every method served on the gRPC port.
+static SERVED_METHODS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    let descriptor_sets = [
+        crate::pb::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ];
+    let mut methods = HashSet::new();
+    for encoded in descriptor_sets {
+        // Compiled-in descriptors: one that does not decode only costs its methods their own label.
+        let Ok(set) = prost_types::FileDescriptorSet::decode(encoded) else { continue };
+        for file in &set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    methods.insert(format!("{}.{}/{}", file.package(), service.name(), method.name()));
+                }
+            }
+        }
+    }
+    methods
+});
+
+/// The label of a call to `path`: the method when it is one this port serves, else `unknown`.
+fn method_label(path: &str) -> String {
+    let method = path.trim_start_matches('/');
+    if SERVED_METHODS.contains(method) { method.to_owned() } else { "unknown".to_owned() }
+}
+
 async fn observe(request: Request, next: Next) -> Response {
-    let method = request.uri().path().trim_start_matches('/').to_owned();
+    let method = method_label(request.uri().path());
     let response = next.run(request).await;
     if let Some(code) = grpc_status(response.headers()) {
         record(method, code);
@@ -60,7 +93,6 @@ const CODE_NAMES: [&str; 17] = [
 ];
 
 fn record(method: String, code: &'static str) {
-    let method = if code == "UNIMPLEMENTED" { "unknown".to_owned() } else { method };
     METRICS.grpc_requests.get_or_create(&GrpcLabels { method, code }).inc();
 }
 
@@ -111,5 +143,24 @@ impl http_body::Body for StatusObserver {
 impl Drop for StatusObserver {
     fn drop(&mut self) {
         self.finish("CANCELLED");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_served_methods_get_a_label_of_their_own() {
+        for served in [
+            "/cyberapp.tenants.v1.TenantService/GetTenant",
+            "/grpc.health.v1.Health/Check",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            assert_eq!(method_label(served), served.trim_start_matches('/'));
+        }
+        for invented in ["/cyberapp.tenants.v1.TenantService/Nope", "/x.Y/Z", "/", "GetTenant"] {
+            assert_eq!(method_label(invented), "unknown", "{invented}");
+        }
     }
 }

@@ -16,7 +16,8 @@ use jsonwebtoken::DecodingKey;
 use sha2::{Digest as _, Sha256};
 
 /// Acceptances kept at most; beyond it, expired ones are dropped, and if that is not enough, all of them.
-/// Only genuine tokens are accepted, so nobody but the issuer can fill this.
+/// Only tokens the issuer signed are accepted (any CyberApp's: the endpoint is checked after), so nobody
+/// can fill this faster than Acronis hands out tokens.
 const MAX_ACCEPTED: usize = 8192;
 /// Refusals kept at most, apart from the acceptances: anyone can mint tokens with bad signatures, and a
 /// flood of them must never push out the verdicts on genuine tokens.
