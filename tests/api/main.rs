@@ -17,6 +17,7 @@ mod large_partner;
 mod limits;
 mod metrics;
 mod mirrored_partner;
+mod nested_partners;
 mod partner_mapping;
 mod service;
 mod split_deployment;
