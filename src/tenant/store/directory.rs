@@ -5,8 +5,8 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QuerySelect, Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QuerySelect,
 };
 
 use super::cascade::disable_customers_of;
@@ -92,7 +92,9 @@ impl TenantStore {
         .await
     }
 
-    /// Deletes an organization with its credentials and its mapping; returns the identities it had.
+    /// Deletes an organization with its credentials and its mapping; returns the identities it had. A mapped
+    /// partner's organization takes with it what its reset would: the customer mappings it made and its
+    /// mirrored customers (disabled); another enabled partner's customers are not touched.
     pub async fn delete_organization(&self, id: &str) -> Result<Vec<String>, TenantError> {
         self.write(|tx| {
             let id = id.to_owned();
@@ -285,7 +287,8 @@ async fn delete_organization_in(tx: &DatabaseTransaction, id: &str) -> Result<Ve
         .await?;
     if let Some(mapping) = mapping {
         if let (tenant::TenantKind::Partner, Some(acronis)) = (mapping.kind, mapping.acronis_tenant_id.as_deref()) {
-            disable_customers_of(tx, acronis, id).await?;
+            // Only what this partner owns: a nested partner's customers stay theirs.
+            disable_customers_of(tx, acronis).await?;
         }
         if let Some(acronis) = mapping.acronis_tenant_id.as_deref() {
             let kind = match mapping.kind {
@@ -360,22 +363,6 @@ async fn ensure_credential_owner(tx: &DatabaseTransaction, entry: &CredentialImp
 pub(super) struct CustomerOrganizationRow {
     pub id: String,
     pub name: String,
-}
-
-/// Every customer organization (id, name) under `partner_id`, at every depth (through nested partners too).
-pub(super) async fn customer_organizations_under<C: ConnectionTrait>(
-    db: &C,
-    partner_id: &str,
-) -> Result<Vec<(String, String)>, TenantError> {
-    let backend = db.get_database_backend();
-    let sql = format!("{} SELECT id, name FROM subtree WHERE kind = 'customer'", subtree_cte(backend));
-    let statement = Statement::from_sql_and_values(backend, sql, [partner_id.into()]);
-    Ok(CustomerOrganizationRow::find_by_statement(statement)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| (row.id, row.name))
-        .collect())
 }
 
 /// `WITH RECURSIVE subtree(id, name, kind)`: every organization below the one bound as the first parameter.
