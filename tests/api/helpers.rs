@@ -295,6 +295,15 @@ impl TestApp {
             .expect("query")
     }
 
+    pub async fn tenant_by_vendor_id(&self, vendor_tenant_id: &str) -> Option<tenant::Model> {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        tenant::Entity::find()
+            .filter(tenant::Column::VendorTenantId.eq(vendor_tenant_id))
+            .one(&self.db)
+            .await
+            .expect("query")
+    }
+
     /// The kinds of the tenant events so far, in order (directory events left out).
     pub async fn event_kinds(&self) -> Vec<String> {
         tenant_event::Entity::find()

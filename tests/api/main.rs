@@ -18,6 +18,7 @@ mod large_partner;
 mod limits;
 mod metrics;
 mod mirrored_partner;
+mod nested_partners;
 mod partner_mapping;
 mod service;
 mod split_deployment;

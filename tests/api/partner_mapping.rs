@@ -226,7 +226,7 @@ async fn secrets_match_whatever_the_key_order() {
 }
 
 #[tokio::test]
-async fn reset_removes_the_partner_mapping_and_every_customer_mapping_beneath_it() {
+async fn reset_removes_the_partner_mapping_and_the_customer_mappings_it_made() {
     let app = mapped_app().await;
     app.callback_with_headers(&write(PARTNER_TENANT, "acme-msp"), &acme()).await;
     let (c1, c2, foreign) = (
@@ -235,8 +235,9 @@ async fn reset_removes_the_partner_mapping_and_every_customer_mapping_beneath_it
         "0b0e6f5e-60a8-4a4b-9c3c-2a1f5b7f6d11",
     );
     app.insert_customer("acme-c1", c1, PARTNER_TENANT, EnablementMethod::Mapped).await;
-    // Mapped by the nested reseller's own enablement: found only by walking acme's organization tree.
-    app.insert_customer("acme-c2", c2, "7d2a4f0e-0000-4000-8000-00000000aaaa", EnablementMethod::Mapped).await;
+    // Beneath acme, but mapped by the nested reseller's own enablement: the reseller's, not acme's.
+    let reseller = "7d2a4f0e-0000-4000-8000-00000000aaaa";
+    app.insert_customer("acme-c2", c2, reseller, EnablementMethod::Mapped).await;
     app.insert_customer("other-c1", foreign, OTHER_TENANT, EnablementMethod::Mapped).await;
     let request = reset(PARTNER_TENANT);
 
@@ -245,10 +246,11 @@ async fn reset_removes_the_partner_mapping_and_every_customer_mapping_beneath_it
     assert_eq!(assert_success(&response, &request, NO_CONTENT), None);
     assert!(app.tenant_by_acronis_id(PARTNER_TENANT).await.is_none(), "partner mapping removed");
     assert!(app.tenant_by_acronis_id(c1).await.is_none(), "direct customer unmapped");
-    assert!(app.tenant_by_acronis_id(c2).await.is_none(), "customer of a nested partner unmapped");
+    let nested = app.tenant_by_acronis_id(c2).await.expect("the nested partner's mapping is kept");
+    assert_eq!((nested.state, nested.partner_acronis_tenant_id.as_deref()), (EnablementState::Enabled, Some(reseller)));
     assert_eq!(app.tenant_by_acronis_id(foreign).await.expect("kept").state, EnablementState::Enabled);
     let events = app.event_kinds().await;
-    assert_eq!(events.iter().filter(|kind| *kind == "customer.unmapped").count(), 2, "{events:?}");
+    assert_eq!(events.iter().filter(|kind| *kind == "customer.unmapped").count(), 1, "{events:?}");
     assert!(events.contains(&"partner.unmapped".to_owned()));
 
     let read_request = read(PARTNER_TENANT);

@@ -1,14 +1,16 @@
-//! What disabling a partner does to its customers, whichever way the partner was enabled: mirrored
-//! customers are disabled (soft, records kept) and mapped customers lose their mapping, at every depth of
-//! the partner's organization. Both partner resets (`enablement.reset`, `partner.mirroring.reset`) use it.
-
-use std::collections::BTreeSet;
+//! What disabling a partner does to its customers, whichever way the partner was enabled: its mirrored
+//! customers are disabled (soft, records kept) and the customer mappings it made lose their Acronis tenant.
+//! Both partner resets (`enablement.reset`, `partner.mirroring.reset`) and `DeleteOrganization` of a mapped
+//! partner use it.
+//!
+//! Ownership is read from the records alone: every customer record, mirrored or mapped, names the partner
+//! whose callback created it (`partner_acronis_tenant_id`). So the cascade never walks the directory, and it
+//! never touches a customer another enabled partner owns, such as one a nested reseller mapped itself.
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
 
-use super::directory::customer_organizations_under;
 use super::events::unmapping_event;
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::db::entity::tenant_event;
@@ -18,48 +20,28 @@ use crate::tenant::model::EventKind;
 /// Ids per `IN (...)` list; well under SQLite's and PostgreSQL's bind-parameter limits.
 const ID_CHUNK: usize = 500;
 
-/// Disables or unmaps every customer of the partner with Acronis tenant `partner_acronis` and directory
-/// organization `partner_organization`; returns how many customers it changed.
-pub(super) async fn disable_customers_of(
-    tx: &DatabaseTransaction,
-    partner_acronis: &str,
-    partner_organization: &str,
-) -> Result<u64, TenantError> {
-    let mirrored = tenant::Entity::find()
-        .filter(tenant::Column::PartnerAcronisTenantId.eq(partner_acronis))
-        .filter(tenant::Column::Kind.eq(TenantKind::Customer))
-        .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mirrored))
+/// Disables the enabled mirrored customers and removes the customer mappings of the partner with Acronis
+/// tenant `partner_acronis`; returns how many customers it changed.
+pub(super) async fn disable_customers_of(tx: &DatabaseTransaction, partner_acronis: &str) -> Result<u64, TenantError> {
+    let mirrored = customers_of(partner_acronis, EnablementMethod::Mirrored)
         .filter(tenant::Column::State.eq(EnablementState::Enabled))
         .all(tx)
         .await?;
-    let mut changed = apply(tx, &mirrored, EventKind::CustomerDisabled).await?;
-
-    let mut mapped_ids: BTreeSet<i64> = tenant::Entity::find()
-        .filter(tenant::Column::PartnerAcronisTenantId.eq(partner_acronis))
-        .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mapped))
+    let mapped = customers_of(partner_acronis, EnablementMethod::Mapped)
         .filter(tenant::Column::AcronisTenantId.is_not_null())
         .all(tx)
-        .await?
-        .into_iter()
-        .map(|row| row.id)
-        .collect();
-    let organizations: Vec<String> =
-        customer_organizations_under(tx, partner_organization).await?.into_iter().map(|(id, _)| id).collect();
-    for chunk in organizations.chunks(ID_CHUNK) {
-        let rows = tenant::Entity::find()
-            .filter(tenant::Column::VendorTenantId.is_in(chunk.iter().cloned()))
-            .filter(tenant::Column::Kind.eq(TenantKind::Customer))
-            .filter(tenant::Column::AcronisTenantId.is_not_null())
-            .all(tx)
-            .await?;
-        mapped_ids.extend(rows.into_iter().map(|row| row.id));
-    }
-    let ids: Vec<i64> = mapped_ids.into_iter().collect();
-    for chunk in ids.chunks(ID_CHUNK) {
-        let rows = tenant::Entity::find().filter(tenant::Column::Id.is_in(chunk.iter().copied())).all(tx).await?;
-        changed += apply(tx, &rows, EventKind::CustomerUnmapped).await?;
-    }
-    Ok(changed)
+        .await?;
+    Ok(apply(tx, &mirrored, EventKind::CustomerDisabled).await?
+        + apply(tx, &mapped, EventKind::CustomerUnmapped).await?)
+}
+
+/// The customer records `partner_acronis` created by `method`, oldest first (the order of their events).
+fn customers_of(partner_acronis: &str, method: EnablementMethod) -> sea_orm::Select<tenant::Entity> {
+    tenant::Entity::find()
+        .filter(tenant::Column::PartnerAcronisTenantId.eq(partner_acronis))
+        .filter(tenant::Column::Kind.eq(TenantKind::Customer))
+        .filter(tenant::Column::EnablementMethod.eq(method))
+        .order_by_asc(tenant::Column::Id)
 }
 
 /// Records one event per customer and disables them in one statement (unmapping them for

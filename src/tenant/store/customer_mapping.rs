@@ -1,13 +1,19 @@
-//! Mapped customers (protocol §9.4–9.6): the customer organizations under a partner's vendor organization
-//! (at every depth) and their one-to-one mappings to Acronis customer tenants.
+//! Mapped customers (protocol §9.4–9.6): the customer organizations that belong to a partner and their
+//! one-to-one mappings to Acronis customer tenants.
 //!
 //! A partner is found by its Acronis tenant (`context.tenant_id`) and must be enabled, by mapping or by
 //! mirroring: a mirrored partner's vendor tenant id is also a directory organization, under which vendor
 //! services create its customers.
+//!
+//! Nested partners: an organization whose partner record is enabled (mapped or mirrored) is an *enabled
+//! partner organization*. A customer organization belongs to exactly one enabled partner: when mapped, to
+//! the partner that mapped it (`partner_acronis_tenant_id` of its record); when not, to the nearest enabled
+//! partner organization above it. The lists here and the write in [`customer_mapping_write`] apply that
+//! rule; the resets' cascade (`cascade`) follows from it.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
-    Statement, Value,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, Statement, Value,
 };
 
 use super::directory::{placeholder, subtree_cte};
@@ -38,7 +44,8 @@ struct Count {
 }
 
 impl TenantStore {
-    /// The customers under the enabled partner `partner`, ordered by id; all of them, or one page.
+    /// The customers that belong to the enabled partner `partner` (see the module's rule), ordered by id; all
+    /// of them, or one page.
     pub async fn customer_organizations(
         &self,
         partner: AcronisTenantId,
@@ -47,23 +54,17 @@ impl TenantStore {
         let db = self.connection();
         let organization = enabled_partner(db, partner).await?.vendor_tenant_id;
         let backend = db.get_database_backend();
-        // One statement: the subtree walk, the customers in it, and their mapping (unique index on
-        // tenants.vendor_tenant_id), whatever the number of customers.
-        let select = format!(
-            "{} SELECT s.id AS id, s.name AS name, t.acronis_tenant_id AS acronis_tenant_id
-               FROM subtree s
-               LEFT JOIN tenants t ON t.vendor_tenant_id = s.id AND t.kind = 'customer'
-                                  AND t.acronis_tenant_id IS NOT NULL
-              WHERE s.kind = 'customer'",
-            subtree_cte(backend)
-        );
-        let query = |suffix: String, values: Vec<Value>| {
-            let mut all = vec![Value::from(organization.clone())];
+        let cte = customers_cte(backend);
+        // The organization and the Acronis tenant of the partner come first in every statement.
+        let query = |sql: String, values: Vec<Value>| {
+            let mut all = vec![Value::from(organization.clone()), Value::from(partner.to_string())];
             all.extend(values);
-            Statement::from_sql_and_values(backend, format!("{select} {suffix}"), all)
+            Statement::from_sql_and_values(backend, format!("{cte} {sql}"), all)
         };
+        let select = "SELECT id, name, acronis_tenant_id FROM customers";
         let Some(page) = page else {
-            let all = CustomerOrganization::find_by_statement(query("ORDER BY s.id".into(), vec![])).all(db).await?;
+            let all =
+                CustomerOrganization::find_by_statement(query(format!("{select} ORDER BY id"), vec![])).all(db).await?;
             return Ok((all, None));
         };
         let limit = i64::from(page.limit);
@@ -71,21 +72,19 @@ impl TenantStore {
             Position::Offset(offset) => {
                 let offset = i64::try_from(*offset).unwrap_or(i64::MAX);
                 let rows = CustomerOrganization::find_by_statement(query(
-                    format!("ORDER BY s.id LIMIT {} OFFSET {}", placeholder(backend, 2), placeholder(backend, 3)),
+                    format!(
+                        "{select} ORDER BY id LIMIT {} OFFSET {}",
+                        placeholder(backend, 3),
+                        placeholder(backend, 4)
+                    ),
                     vec![limit.into(), offset.into()],
                 ))
                 .all(db)
                 .await?;
-                let count_sql =
-                    format!("{} SELECT COUNT(*) AS total FROM subtree WHERE kind = 'customer'", subtree_cte(backend));
-                let total = Count::find_by_statement(Statement::from_sql_and_values(
-                    backend,
-                    count_sql,
-                    [organization.clone().into()],
-                ))
-                .one(db)
-                .await?
-                .map_or(0, |count| count.total);
+                let total = Count::find_by_statement(query("SELECT COUNT(*) AS total FROM customers".into(), vec![]))
+                    .one(db)
+                    .await?
+                    .map_or(0, |count| count.total);
                 let info = PageInfo::Offset {
                     offset: u64::try_from(offset).unwrap_or(0),
                     limit: page.limit,
@@ -96,12 +95,12 @@ impl TenantStore {
             Position::After(after) => {
                 // One row more than asked tells whether a next page exists.
                 let (filter, values) = match after {
-                    Some(id) => (format!("AND s.id > {}", placeholder(backend, 2)), vec![Value::from(id.clone())]),
+                    Some(id) => (format!("WHERE id > {}", placeholder(backend, 3)), vec![Value::from(id.clone())]),
                     None => (String::new(), vec![]),
                 };
-                let limit_at = placeholder(backend, values.len() + 2);
+                let limit_at = placeholder(backend, values.len() + 3);
                 let mut rows = CustomerOrganization::find_by_statement(query(
-                    format!("{filter} ORDER BY s.id LIMIT {limit_at}"),
+                    format!("{select} {filter} ORDER BY id LIMIT {limit_at}"),
                     [values, vec![(limit + 1).into()]].concat(),
                 ))
                 .all(db)
@@ -117,9 +116,9 @@ impl TenantStore {
             Position::Before(before) => {
                 let mut rows = CustomerOrganization::find_by_statement(query(
                     format!(
-                        "AND s.id < {} ORDER BY s.id DESC LIMIT {}",
-                        placeholder(backend, 2),
-                        placeholder(backend, 3)
+                        "{select} WHERE id < {} ORDER BY id DESC LIMIT {}",
+                        placeholder(backend, 3),
+                        placeholder(backend, 4)
                     ),
                     vec![before.clone().into(), (limit + 1).into()],
                 ))
@@ -183,4 +182,31 @@ fn enabled_partner_query(partner: AcronisTenantId) -> sea_orm::Select<tenant::En
         .filter(tenant::Column::AcronisTenantId.eq(partner.to_string()))
         .filter(tenant::Column::Kind.eq(TenantKind::Partner))
         .filter(tenant::Column::State.eq(EnablementState::Enabled))
+}
+
+/// `WITH RECURSIVE subtree(…), customers(id, name, acronis_tenant_id)`: the customers that belong to the
+/// partner whose organization is the first parameter and whose Acronis tenant is the second. Two disjoint
+/// parts: the unmapped customers its walk down reaches ([`subtree_cte`] stops at enabled nested partners),
+/// and the customers it mapped, wherever they now sit (a mapping stays its maker's even after a nearer
+/// partner got enabled). A customer mapped by anyone else is in neither. Each part is index lookups only
+/// (`tenants.vendor_tenant_id`, `tenants.partner_acronis_tenant_id`, `organizations.id`), whatever the number
+/// of customers.
+fn customers_cte(backend: DbBackend) -> String {
+    format!(
+        "{},
+         customers(id, name, acronis_tenant_id) AS (
+             SELECT s.id, s.name, t.acronis_tenant_id
+               FROM subtree s
+               LEFT JOIN tenants t ON t.vendor_tenant_id = s.id AND t.kind = 'customer'
+                                  AND t.acronis_tenant_id IS NOT NULL
+              WHERE s.kind = 'customer' AND t.id IS NULL
+             UNION ALL
+             SELECT o.id, o.name, m.acronis_tenant_id
+               FROM tenants m
+               JOIN organizations o ON o.id = m.vendor_tenant_id AND o.kind = 'customer'
+              WHERE m.partner_acronis_tenant_id = {} AND m.kind = 'customer' AND m.acronis_tenant_id IS NOT NULL
+         )",
+        subtree_cte(backend),
+        placeholder(backend, 2)
+    )
 }

@@ -1,9 +1,11 @@
 //! `tenant_mapping.write` in one transaction, with a fixed number of statements whatever the number of pairs.
 //!
 //! The changes are applied one after the other, exactly as listed (a later pair sees what an earlier one did:
-//! a swap, or one customer named twice, works). But nothing is looked up per pair: which of the named
-//! customers are under the partner, their records, and the records holding the Acronis tenants they are
-//! mapped to are read (and locked) up front in a [`Workset`], which each change then consults and updates.
+//! a swap, or one customer named twice, works). But nothing is looked up per pair: where the named customers
+//! sit in the directory, their records, and the records holding the Acronis tenants they are mapped to are
+//! read (and locked) up front in a [`Workset`], which each change then consults and updates. Each named
+//! customer must belong to the partner under the ownership rule (see `customer_mapping`), judged against the
+//! records as the request has left them so far; one that does not refuses the whole request.
 //! At the end the changed records are written in one `UPDATE` and the events in one insert
 //! ([`Workset::save`]). Only a customer without a record costs a statement of its own (its insert).
 
@@ -11,13 +13,13 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::{
-    ActiveEnum as _, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult as _,
+    ActiveEnum as _, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult,
     QueryFilter, QuerySelect, Statement, Value, sea_query::Expr,
 };
 
 use super::NewTenant;
 use super::customer_mapping::CustomerMappingChange;
-use super::directory::{CustomerOrganizationRow, placeholder};
+use super::directory::{enabled_partner_join, placeholder};
 use super::events::{event, unmapping_event};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::db::entity::tenant_event;
@@ -40,7 +42,7 @@ pub(super) async fn apply(
     datacenter_url: Option<String>,
 ) -> Result<(), TenantError> {
     let vendor_ids: Vec<&str> = changes.iter().map(|change| change.vendor_tenant_id.as_str()).collect();
-    let customers = customers_under(tx, &partner_record.vendor_tenant_id, &vendor_ids).await?;
+    let customers = named_customers(tx, &partner_record.vendor_tenant_id, &vendor_ids).await?;
     let acronis_ids: Vec<String> =
         changes.iter().filter_map(|change| change.acronis_tenant_id.map(|id| id.to_string())).collect();
     let mut workset = Workset::load(tx, &vendor_ids, &acronis_ids).await?;
@@ -48,21 +50,18 @@ pub(super) async fn apply(
     // events are exactly the records as read back.
     let now = Utc::now().trunc_subsecs(6);
     for change in changes {
-        let Some(name) = customers.get(&change.vendor_tenant_id) else {
+        let current = workset.by_vendor.get(&change.vendor_tenant_id).cloned();
+        // Judged against the records as this request has left them so far: a customer the partner unmapped
+        // earlier in the request is, from then on, its nearest enabled partner's.
+        let customer = customers.get(&change.vendor_tenant_id);
+        let Some(NamedCustomer { name, .. }) = customer.filter(|c| belongs_to(partner_id, c, current.as_ref())) else {
             return Err(TenantError::PermissionDenied(format!(
                 "\"{}\" is not a customer of this partner's account; nothing was mapped.",
                 change.vendor_tenant_id
             )));
         };
-        let current = workset.by_vendor.get(&change.vendor_tenant_id).cloned();
-        // A customer already mapped by another partner (e.g. a separately enabled nested reseller) is theirs.
-        let mapped_elsewhere = |record: &tenant::Model| {
-            record.acronis_tenant_id.is_some() && record.partner_acronis_tenant_id.as_deref() != Some(partner_id)
-        };
         if let Some(current) = &current
-            && (current.kind != TenantKind::Customer
-                || current.enablement_method != EnablementMethod::Mapped
-                || mapped_elsewhere(current))
+            && (current.kind != TenantKind::Customer || current.enablement_method != EnablementMethod::Mapped)
         {
             return Err(TenantError::PermissionDenied(format!(
                 "\"{}\" is used by another enablement and cannot be mapped; nothing was mapped.",
@@ -308,37 +307,63 @@ async fn update_records(tx: &DatabaseTransaction, records: &[&tenant::Model]) ->
     Ok(())
 }
 
-/// Which of `vendor_ids` are customer organizations under `partner_organization` (at any depth), with their
-/// names. Walks up from each named customer rather than down the partner's whole subtree: the cost follows
-/// the size of the request, not of the partner.
-async fn customers_under(
+/// A customer organization named in the request.
+#[derive(Debug, FromQueryResult)]
+struct NamedCustomer {
+    id: String,
+    name: String,
+    /// Whether the partner's organization is the nearest enabled partner organization above it (0 or 1).
+    nearest_partner: i64,
+}
+
+/// The ownership rule (see `customer_mapping`): a mapped customer belongs to the partner that mapped it, an
+/// unmapped one to the nearest enabled partner organization above it.
+fn belongs_to(partner_id: &str, customer: &NamedCustomer, record: Option<&tenant::Model>) -> bool {
+    match record.filter(|record| record.acronis_tenant_id.is_some()) {
+        Some(mapped) => mapped.partner_acronis_tenant_id.as_deref() == Some(partner_id),
+        None => customer.nearest_partner > 0,
+    }
+}
+
+/// Which of `vendor_ids` are customer organizations, by id, each with its name and whether
+/// `partner_organization` is the nearest enabled partner organization above it. Walks up from each named
+/// customer rather than down the partner's whole subtree: the cost follows the size of the request, not of
+/// the partner. The walk stops at the first enabled partner organization ([`enabled_partner_join`]), so the
+/// partner's organization is reached only when no other enabled partner sits in between.
+async fn named_customers(
     tx: &DatabaseTransaction,
     partner_organization: &str,
     vendor_ids: &[&str],
-) -> Result<HashMap<String, String>, TenantError> {
+) -> Result<HashMap<String, NamedCustomer>, TenantError> {
     let backend = tx.get_database_backend();
     let mut customers = HashMap::new();
     let unique: Vec<&str> = vendor_ids.iter().copied().collect::<HashSet<_>>().into_iter().collect();
     for ids in unique.chunks(IDS_PER_STATEMENT) {
         // Parameters are numbered in the order they appear: SQLite's `?` are positional.
         let list = (1..=ids.len()).map(|n| placeholder(backend, n)).collect::<Vec<_>>().join(", ");
-        // `UNION` (not `UNION ALL`) ends the walk even if the tree were ever corrupted into a cycle.
+        // `UNION` (not `UNION ALL`) ends the walk even if the tree were ever corrupted into a cycle. COUNT is
+        // a 64-bit integer on both backends.
         let sql = format!(
             "WITH RECURSIVE ancestry(start, id) AS (
                  SELECT id, parent_id FROM organizations WHERE kind = 'customer' AND id IN ({list})
                  UNION
-                 SELECT a.start, o.parent_id FROM organizations o JOIN ancestry a ON o.id = a.id
+                 SELECT a.start, o.parent_id
+                   FROM ancestry a
+                   {}
+                   JOIN organizations o ON o.id = a.id
+                  WHERE enabled.id IS NULL
              )
-             SELECT id, name FROM organizations
-              WHERE id IN (SELECT start FROM ancestry WHERE id = {})",
+             SELECT c.id AS id, c.name AS name, COUNT(CASE WHEN a.id = {} THEN 1 END) AS nearest_partner
+               FROM ancestry a JOIN organizations c ON c.id = a.start
+              GROUP BY c.id, c.name",
+            enabled_partner_join("enabled", "a.id"),
             placeholder(backend, ids.len() + 1)
         );
         let values =
             ids.iter().map(|id| Value::from(*id)).chain([Value::from(partner_organization)]).collect::<Vec<_>>();
-        let rows = CustomerOrganizationRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
-            .all(tx)
-            .await?;
-        customers.extend(rows.into_iter().map(|row| (row.id, row.name)));
+        let rows =
+            NamedCustomer::find_by_statement(Statement::from_sql_and_values(backend, sql, values)).all(tx).await?;
+        customers.extend(rows.into_iter().map(|row| (row.id.clone(), row)));
     }
     Ok(customers)
 }

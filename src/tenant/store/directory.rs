@@ -5,8 +5,8 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QuerySelect, Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QuerySelect,
 };
 
 use super::cascade::disable_customers_of;
@@ -92,7 +92,9 @@ impl TenantStore {
         .await
     }
 
-    /// Deletes an organization with its credentials and its mapping; returns the identities it had.
+    /// Deletes an organization with its credentials and its mapping; returns the identities it had. A mapped
+    /// partner's organization takes with it what its reset would: the customer mappings it made and its
+    /// mirrored customers (disabled); another enabled partner's customers are not touched.
     pub async fn delete_organization(&self, id: &str) -> Result<Vec<String>, TenantError> {
         self.write(|tx| {
             let id = id.to_owned();
@@ -285,7 +287,8 @@ async fn delete_organization_in(tx: &DatabaseTransaction, id: &str) -> Result<Ve
         .await?;
     if let Some(mapping) = mapping {
         if let (tenant::TenantKind::Partner, Some(acronis)) = (mapping.kind, mapping.acronis_tenant_id.as_deref()) {
-            disable_customers_of(tx, acronis, id).await?;
+            // Only what this partner owns: a nested partner's customers stay theirs.
+            disable_customers_of(tx, acronis).await?;
         }
         if let Some(acronis) = mapping.acronis_tenant_id.as_deref() {
             let kind = match mapping.kind {
@@ -356,39 +359,39 @@ async fn ensure_credential_owner(tx: &DatabaseTransaction, entry: &CredentialImp
     }
 }
 
-#[derive(FromQueryResult)]
-pub(super) struct CustomerOrganizationRow {
-    pub id: String,
-    pub name: String,
-}
-
-/// Every customer organization (id, name) under `partner_id`, at every depth (through nested partners too).
-pub(super) async fn customer_organizations_under<C: ConnectionTrait>(
-    db: &C,
-    partner_id: &str,
-) -> Result<Vec<(String, String)>, TenantError> {
-    let backend = db.get_database_backend();
-    let sql = format!("{} SELECT id, name FROM subtree WHERE kind = 'customer'", subtree_cte(backend));
-    let statement = Statement::from_sql_and_values(backend, sql, [partner_id.into()]);
-    Ok(CustomerOrganizationRow::find_by_statement(statement)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| (row.id, row.name))
-        .collect())
-}
-
-/// `WITH RECURSIVE subtree(id, name, kind)`: every organization below the one bound as the first parameter.
-/// Each step is an index lookup on `organizations.parent_id`. `UNION` (not `UNION ALL`) ends the walk even
-/// if the tree were ever corrupted into a cycle.
+/// `WITH RECURSIVE subtree(id, name, kind)`: the organizations below the one bound as the first parameter
+/// that are that partner's to walk: the walk does not descend into an enabled partner organization (see
+/// [`enabled_partner_join`]), whose customers are that partner's. Such an organization is itself in the
+/// subtree (it is a partner, never listed as a customer). Only partners are walked on, since customers have
+/// no children (`check_placement` refuses them): each partner costs an index lookup on
+/// `tenants.vendor_tenant_id` and one on `organizations.parent_id`, and the customers none. `UNION` (not
+/// `UNION ALL`) ends the walk even if the tree were ever corrupted into a cycle.
 pub(super) fn subtree_cte(backend: DbBackend) -> String {
     format!(
         "WITH RECURSIVE subtree(id, name, kind) AS (
              SELECT id, name, kind FROM organizations WHERE parent_id = {}
              UNION
-             SELECT o.id, o.name, o.kind FROM organizations o JOIN subtree s ON o.parent_id = s.id
+             SELECT o.id, o.name, o.kind
+               FROM subtree s
+               {}
+               JOIN organizations o ON o.parent_id = s.id
+              WHERE s.kind = 'partner' AND enabled.id IS NULL
          )",
-        placeholder(backend, 1)
+        placeholder(backend, 1),
+        enabled_partner_join("enabled", "s.id")
+    )
+}
+
+/// `LEFT JOIN tenants {alias}` on the record that makes `organization` (an SQL expression) an *enabled
+/// partner organization*: a partner record with that vendor tenant id, enabled, whether mapped or mirrored
+/// (a mirrored partner's vendor tenant id is also a directory organization). `{alias}.id IS NULL` after it
+/// means no enabled partner has that organization. Both ownership walks (down from a partner, up from a
+/// customer) stop at the same organizations through this one definition. The lookup uses the unique index on
+/// `tenants.vendor_tenant_id`.
+pub(super) fn enabled_partner_join(alias: &str, organization: &str) -> String {
+    format!(
+        "LEFT JOIN tenants {alias} ON {alias}.vendor_tenant_id = {organization} \
+         AND {alias}.kind = 'partner' AND {alias}.state = 'enabled'"
     )
 }
 

@@ -41,8 +41,9 @@ impl TenantStore {
         .await
     }
 
-    /// Removes the mapping of `acronis` (which must be `organization_id`'s) and every customer mapping under
-    /// the organization; returns how many customer mappings it removed. Not mapped: nothing to do.
+    /// Removes the mapping of `acronis` (which must be `organization_id`'s) and the customer mappings the
+    /// partner made, and disables its mirrored customers; returns how many customers it changed. Not mapped:
+    /// nothing to do.
     pub async fn unmap_partner(
         &self,
         organization_id: &str,
@@ -155,5 +156,5 @@ async fn unmap_partner_in(
     let unmapped = update.update(tx).await?;
     record_unmapping(tx, EventKind::PartnerUnmapped, &acronis.to_string(), &unmapped).await?;
 
-    disable_customers_of(tx, &acronis.to_string(), organization_id).await
+    disable_customers_of(tx, &acronis.to_string()).await
 }

@@ -50,8 +50,9 @@ impl TenantStore {
         .await
     }
 
-    /// Disables a mirrored partner and all of its enabled customers; returns how many customers it disabled.
-    /// An unknown or already disabled partner is not an error.
+    /// Disables a mirrored partner and its customers: its mirrored customers are disabled and the customer
+    /// mappings it made are removed (never another enabled partner's); returns how many customers it
+    /// changed. An unknown or already disabled partner is not an error.
     pub async fn reset_mirrored_partner(
         &self,
         id: AcronisTenantId,
@@ -144,7 +145,6 @@ async fn reset_mirrored_partner_in(tx: &DatabaseTransaction, id: AcronisTenantId
         .await?;
     let Some(partner) = partner else { return Ok(0) };
     let now = Utc::now();
-    let partner_organization = partner.vendor_tenant_id.clone();
 
     if partner.state == EnablementState::Enabled {
         let mut update: tenant::ActiveModel = partner.into();
@@ -154,6 +154,5 @@ async fn reset_mirrored_partner_in(tx: &DatabaseTransaction, id: AcronisTenantId
         record_event(tx, EventKind::PartnerDisabled, &disabled).await?;
     }
 
-    let organization = partner_organization.clone();
-    disable_customers_of(tx, &acronis_id, &organization).await
+    disable_customers_of(tx, &acronis_id).await
 }
