@@ -562,3 +562,20 @@ async fn a_nested_partners_reset_leaves_the_mappings_its_parent_made_beneath_it(
         assert_lists(&app, P1, &all).await;
     }
 }
+
+#[tokio::test]
+async fn re_enabling_a_nested_mirrored_partner_keeps_its_organization_where_it_is() {
+    use cyberapp_tenants::db::entity::organization;
+    let app = TestApp::spawn().await;
+    let Nested { parent, child } = nested(&app, Method::Mapped, Method::Mirrored).await;
+    // A re-enable (or a new name or settings) re-sends partner.mirroring.enable.
+    let request = enable_partner(child.tenant, "Renamed reseller", Some(json!({ "plan": "pro" })));
+    let response = app.callback(&request).await;
+    assert_success(&response, &request, MIRRORING_ENABLE_OK).expect("payload");
+    let moved = organization::Entity::find_by_id(child.organization.clone()).one(&app.db).await.expect("query");
+    let moved = moved.expect("the reseller's organization");
+    assert_eq!(moved.parent_id.as_deref(), Some(parent.organization.as_str()), "still under the distributor");
+    assert_eq!(moved.name, "Renamed reseller");
+    // So the distributor's lists still leave the reseller's customers out.
+    assert_lists(&app, parent.tenant, &[("d-c1", None), ("d-c2", None), ("p-c1", None)]).await;
+}

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::cascade::disable_customers_of;
 use super::directory::{OrganizationUpsert, upsert_organization_in};
 use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event};
-use crate::db::entity::organization::OrganizationKind;
+use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
 use crate::tenant::model::{AcronisTenantId, EventKind, Settings};
@@ -123,13 +123,16 @@ async fn enable_mirrored_partner_in(
 }
 
 /// A mirrored partner is also a directory organization (its id is the vendor tenant id), so that vendor
-/// services can create its customers under it for mapped customer enablement (method 4).
+/// services can create its customers under it for mapped customer enablement (method 4). A new one starts
+/// at the top; an existing one keeps its place, where a vendor service may have nested it under a
+/// distributor (which decides who owns its customers).
 async fn upsert_partner_organization(tx: &DatabaseTransaction, partner: &tenant::Model) -> Result<(), TenantError> {
+    let existing = organization::Entity::find_by_id(partner.vendor_tenant_id.as_str()).one(tx).await?;
     let upsert = OrganizationUpsert {
         id: partner.vendor_tenant_id.clone(),
         name: partner.name.clone().unwrap_or_else(|| partner.vendor_tenant_id.clone()),
         kind: OrganizationKind::Partner,
-        parent_id: None,
+        parent_id: existing.and_then(|organization| organization.parent_id),
     };
     upsert_organization_in(tx, &upsert).await.map(drop)
 }
