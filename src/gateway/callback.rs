@@ -43,7 +43,7 @@ async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Optio
         Ok(caller)
     }) {
         Ok(caller) => caller,
-        Err(error) => return (None, early_refusal(error, body, state.max_body_bytes).await),
+        Err(error) => return (None, early_refusal(error, headers, body).await),
     };
     // Shed load before reading the body: the Acronis gateway retries a 429.
     let Ok(_slot) = state.callback_slots.clone().try_acquire_owned() else {
@@ -51,7 +51,7 @@ async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Optio
             message: "The service is busy; please retry shortly.".into(),
             retry_after_secs: RETRY_AFTER.as_secs(),
         };
-        return (None, early_refusal(busy, body, state.max_body_bytes).await);
+        return (None, early_refusal(busy, headers, body).await);
     };
     let body = match read_body(body, headers, state.max_body_bytes, state.request_timeout).await {
         Ok(body) => body,
@@ -90,11 +90,18 @@ async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Optio
 /// How long a refusal made before the body was read waits for a body already on its way, only to echo its
 /// `request_id`: far too short for a slow client to hold anything.
 const ECHO_WAIT: Duration = Duration::from_millis(100);
+/// The largest body read only to echo its `request_id` (real callbacks are a few KiB): a refused request
+/// gets no more of our memory and parsing than that.
+const ECHO_MAX_BYTES: usize = 64 * 1024;
 
 /// A refusal made before the body was read: echoes the body's `request_id` when the whole body arrives within
-/// [`ECHO_WAIT`] (as a well-behaved client's does), and otherwise answers without it rather than wait.
-async fn early_refusal(error: GatewayError, body: Body, limit: usize) -> Response {
-    let arrived = tokio::time::timeout(ECHO_WAIT, Limited::new(body, limit).collect()).await;
+/// [`ECHO_WAIT`] and [`ECHO_MAX_BYTES`] (as a well-behaved client's does), and otherwise answers without it
+/// rather than wait. A client that asked to be invited to send its body (`Expect: 100-continue`) is not.
+async fn early_refusal(error: GatewayError, headers: &HeaderMap, body: Body) -> Response {
+    if headers.contains_key(header::EXPECT) {
+        return refusal(error, None);
+    }
+    let arrived = tokio::time::timeout(ECHO_WAIT, Limited::new(body, ECHO_MAX_BYTES).collect()).await;
     match arrived {
         Ok(Ok(collected)) => refusal(error, Some(&collected.to_bytes())),
         _ => refusal(error, None),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use cyberapp_tenants::db::entity::tenant::EnablementState;
 use reqwest::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -173,6 +173,39 @@ async fn a_body_sent_at_a_steady_rate_above_the_minimum_is_served() {
     assert!(took > BODY_GRACE, "the upload took only {took:?}, within the grace: the rate rule was not exercised");
     assert_eq!(app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("applied").state, EnablementState::Enabled);
     assert_eq!(app.event_kinds().await, ["partner.enabled"]);
+}
+
+#[tokio::test]
+async fn a_refusal_never_invites_the_body_of_a_client_that_expects_100_continue() {
+    let app = TestApp::spawn().await;
+    let mut stream = connect(&app).await;
+    let head = callback_head(None, 4000).replace("\r\n\r\n", "\r\nExpect: 100-continue\r\n\r\n");
+    send(&mut stream, head.as_bytes()).await;
+    // The first thing back is the refusal itself, not "100 Continue" asking for the body.
+    let response = read_response(&mut stream, PATIENCE).await;
+    response.assert_error(401);
+    assert!(response.body.get("request_id").is_none(), "no body was read: {}", response.body);
+}
+
+#[tokio::test]
+async fn a_refusal_echoes_the_request_id_of_a_small_body_only() {
+    let app = TestApp::spawn().await;
+    let mut request = enable_partner(PARTNER_TENANT, "P", None);
+    let small = serde_json::to_vec(&request).expect("json");
+    let mut stream = connect(&app).await;
+    send(&mut stream, [callback_head(None, small.len()).as_bytes(), &small].concat().as_slice()).await;
+    let response = read_response(&mut stream, PATIENCE).await;
+    response.assert_error(401);
+    assert_eq!(response.body["request_id"], request["request_id"]);
+
+    // Padded past what a refusal reads, the same body is refused without its request_id being looked for.
+    request["padding"] = json!(" ".repeat(100 * 1024));
+    let large = serde_json::to_vec(&request).expect("json");
+    let mut stream = connect(&app).await;
+    send(&mut stream, [callback_head(None, large.len()).as_bytes(), &large].concat().as_slice()).await;
+    let response = read_response(&mut stream, PATIENCE).await;
+    response.assert_error(401);
+    assert!(response.body.get("request_id").is_none(), "{}", response.body);
 }
 
 /// A new connection to the gateway (Nagle off, so that each write leaves at once).
