@@ -10,10 +10,7 @@ use crate::helpers::{
 
 #[tokio::test]
 async fn the_binary_serves_a_dev_token_callback_and_exits_0_on_sigterm() {
-    let database = TestDatabase::create().await;
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let mut service = Service::start(&database.url, data_dir.path(), &[]);
-    service.wait_until_ready().await;
+    let (_database, data_dir, mut service) = Service::start_fresh(&[]).await;
 
     let token = service.dev_token(data_dir.path());
 
@@ -51,10 +48,7 @@ async fn migrate_applies_the_schema_and_serve_no_migrate_then_becomes_ready() {
 
 #[tokio::test]
 async fn sigint_also_stops_the_service_with_exit_status_0() {
-    let database = TestDatabase::create().await;
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let mut service = Service::start(&database.url, data_dir.path(), &[]);
-    service.wait_until_ready().await;
+    let (_database, _data_dir, mut service) = Service::start_fresh(&[]).await;
     service.signal("-INT");
     assert_eq!(service.wait_for_exit().code(), Some(0));
 }
@@ -62,10 +56,7 @@ async fn sigint_also_stops_the_service_with_exit_status_0() {
 #[tokio::test]
 async fn a_request_in_flight_when_sigterm_arrives_is_still_answered() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let database = TestDatabase::create().await;
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let mut service = Service::start(&database.url, data_dir.path(), &[]);
-    service.wait_until_ready().await;
+    let (_database, data_dir, mut service) = Service::start_fresh(&[]).await;
     let token = service.dev_token(data_dir.path());
     let body = serde_json::to_vec(&enable_partner(PARTNER_TENANT, "Partner", None)).expect("json");
     let (first_half, second_half) = body.split_at(body.len() / 2);
@@ -127,10 +118,7 @@ async fn serve_refuses_to_start_where_anyones_token_or_anyone_on_the_network_cou
 
 #[tokio::test]
 async fn an_open_grpc_port_is_served_only_when_asked_for_and_then_warned_about() {
-    let database = TestDatabase::create().await;
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let mut service = Service::start(&database.url, data_dir.path(), &[("GRPC_ALLOW_UNAUTHENTICATED", "true")]);
-    service.wait_until_ready().await;
+    let (database, data_dir, mut service) = Service::start_fresh(&[("GRPC_ALLOW_UNAUTHENTICATED", "true")]).await;
     assert_eq!(service.terminate().code(), Some(0));
     // Loopback needs no warning; the test's ports are loopback, so start one more on all interfaces.
     assert!(!service.log().contains("GRPC_ALLOW_UNAUTHENTICATED=true"), "{}", service.log());

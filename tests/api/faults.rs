@@ -160,10 +160,7 @@ fn reset_body() -> Value {
 
 #[tokio::test]
 async fn kill_9_under_write_load_loses_no_change_that_was_answered_200() {
-    let database = TestDatabase::create().await;
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let mut service = Service::start(&database.url, data_dir.path(), &[]);
-    service.wait_until_ready().await;
+    let (database, data_dir, mut service) = Service::start_fresh(&[]).await;
     let token = service.dev_token(data_dir.path());
 
     let acknowledged = Arc::new(Mutex::new(Vec::new()));

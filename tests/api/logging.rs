@@ -8,10 +8,7 @@ use crate::helpers::{
 
 #[tokio::test]
 async fn no_log_line_contains_a_token_even_at_debug_level() {
-    let database = TestDatabase::create().await;
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let mut service = Service::start(&database.url, data_dir.path(), &[]);
-    service.wait_until_ready().await;
+    let (_database, data_dir, mut service) = Service::start_fresh(&[]).await;
     let token = service.dev_token(data_dir.path());
     let url = format!("http://127.0.0.1:{}/callback", service.http_port);
     let client = http_client();

@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{ENDPOINT_ID, http_client};
+use super::{ENDPOINT_ID, TestDatabase, http_client};
 
 /// The binary, started as an operator would: `serve` with the environment only. Its log (debug level, JSON)
 /// goes to `service.log` in the data directory.
@@ -37,6 +37,17 @@ impl Service {
             .spawn()
             .expect("binary starts");
         Self { child, http_port, grpc_port, log_path }
+    }
+
+    /// Starts the binary with `extra_env` on a database and a data directory of its own, and waits until it is
+    /// ready. Bind them in this order (`let (database, data_dir, mut service) = ...`): locals drop in reverse,
+    /// so the process stops before its database and directory go.
+    pub async fn start_fresh(extra_env: &[(&str, &str)]) -> (TestDatabase, tempfile::TempDir, Self) {
+        let database = TestDatabase::create().await;
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let service = Self::start(&database.url, data_dir.path(), extra_env);
+        service.wait_until_ready().await;
+        (database, data_dir, service)
     }
 
     pub fn log(&self) -> String {
