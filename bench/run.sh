@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the service and the bench (release), then for each backend starts the service in development mode,
-# prepares the workloads, runs every workload at every concurrency and prints one markdown table.
+# prepares the workloads, runs every workload at every concurrency and prints one markdown table; LARGE adds
+# the reads of a partner with 10,000 customers (`cyberapp-bench large-partner`), one table per backend.
 # Options (environment): DURATION (10), WARMUP (2), CONCURRENCIES ("1 16 64"), BACKENDS ("sqlite postgres"),
-# WORKLOADS ("W1 W2 W3 W4 W5"), SERVICE_TARGET_DIR (bench/target/service), SERVICE_BIN (skip the service
+# WORKLOADS ("W1 W2 W3 W4 W5 LARGE"), SERVICE_TARGET_DIR (bench/target/service), SERVICE_BIN (skip the service
 # build), PG_ADMIN_URL (a PostgreSQL server to create the bench database on), KEEP_TMP=1 (keep logs).
 # See bench/README.md.
 set -euo pipefail
@@ -14,7 +15,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONCURRENCIES=${CONCURRENCIES:-"1 16 64"}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
-WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4 W5"}
+WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4 W5 LARGE"}
 SERVICE_TARGET_DIR=${SERVICE_TARGET_DIR:-$BENCH_DIR/target/service}
 IDENTITY="admin@bench"
 PASSWORD="bench-pw"
@@ -32,7 +33,15 @@ CUSTOMERS=$(( MAX_C * 10 > 1000 ? MAX_C * 10 : 1000 ))
 # One login of the bench partner per W2/W3 connection (see README: one identity checked by dozens of
 # connections at once is not what the Acronis gateway sends, and the service throttles it).
 LOGINS=$(( MAX_C > 64 ? MAX_C : 64 ))
-for w in $WORKLOADS; do [[ $w =~ ^W[1-5]$ ]] || die "WORKLOADS takes W1..W5, got '$w'"; done
+LOAD_WORKLOADS=""
+LARGE=0
+for w in $WORKLOADS; do
+  case $w in
+    W[1-5]) LOAD_WORKLOADS+=" $w" ;;
+    LARGE) LARGE=1 ;;
+    *) die "WORKLOADS takes W1..W5 and LARGE, got '$w'" ;;
+  esac
+done
 for b in $BACKENDS; do [[ $b == sqlite || $b == postgres ]] || die "BACKENDS takes sqlite and postgres, got '$b'"; done
 
 RUN_STARTED=$(date +%s)
@@ -80,6 +89,7 @@ log "building the bench (release)"
 BENCH="$BENCH_DIR/target/release/cyberapp-bench"
 
 "$BENCH" directory --customers "$CUSTOMERS" --logins "$LOGINS" --identity "$IDENTITY" --password "$PASSWORD" >"$TMP/directory.json"
+if (( LARGE )); then "$BENCH" large-partner-directory >"$TMP/large-directory.json"; fi
 
 # -------------------------------------------------------------------------------------------------- helpers
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -164,7 +174,7 @@ pool_rate() { awk -v r="${1:-0}" -v f="${2:-1}" 'BEGIN { r = r * f * 1.25; print
 run_workloads() {
   local backend=$1 w c rps
   local -A w1_fresh_rps=()
-  for w in $WORKLOADS; do
+  for w in $LOAD_WORKLOADS; do
     for c in $CONCURRENCIES; do
       bench_run "$backend" "$w" reuse "$c" "$w"
       rps=${LAST_RPS:-0}
@@ -184,6 +194,26 @@ run_workloads() {
       esac
     done
   done
+}
+
+# import_directory BACKEND FILE: `cyberapp-tenants directory import FILE` into the backend's database.
+import_directory() {
+  local backend=$1 file=$2 out="$TMP/import-$1-$(basename "$2" .json).log"
+  DATABASE_URL="$DATABASE_URL" "$SERVICE_BIN" directory import "$file" >"$out" 2>&1 \
+    || { cat "$out" >&2; die "directory import of $(basename "$file") failed ($backend)"; }
+}
+
+# The reads of the large partner against the running service; its table goes to LARGE_REPORTS.
+run_large_partner() {
+  local backend=$1 out="$TMP/large-partner-$1.md"
+  import_directory "$backend" "$TMP/large-directory.json"
+  log "large partner ($backend)"
+  if "$BENCH" large-partner --url "$URL" --dev-key "$DATA_DIR/dev-signing-key.pem" --label "$backend" >"$out"; then
+    LARGE_REPORTS+=("$out")
+  else
+    FAILURES=$((FAILURES + 1))
+    log "large partner failed ($backend; see above)"
+  fi
 }
 
 pg_start() {
@@ -220,6 +250,7 @@ pg_stop() {
 # --------------------------------------------------------------------------------------------------- runs
 HEADER_LINES=()
 LOG_LINES=()
+LARGE_REPORTS=()
 for backend in $BACKENDS; do
   DATA_DIR="$TMP/$backend"
   mkdir -p "$DATA_DIR"
@@ -230,12 +261,14 @@ for backend in $BACKENDS; do
   fi
   log "=== $backend"
   start_service "$backend" "$backend"
-  DATABASE_URL="$DATABASE_URL" "$SERVICE_BIN" directory import "$TMP/directory.json" >"$TMP/import-$backend.log" 2>&1 \
-    || { cat "$TMP/import-$backend.log" >&2; die "directory import failed ($backend)"; }
-  "$BENCH" setup --url "$URL" --dev-key "$DATA_DIR/dev-signing-key.pem" --identity "$IDENTITY" \
-    --password "$PASSWORD" --customers "$CUSTOMERS" 2>"$TMP/setup-$backend.log" \
-    || { cat "$TMP/setup-$backend.log" >&2; die "setup failed ($backend)"; }
-  run_workloads "$backend"
+  if [[ -n $LOAD_WORKLOADS ]]; then
+    import_directory "$backend" "$TMP/directory.json"
+    "$BENCH" setup --url "$URL" --dev-key "$DATA_DIR/dev-signing-key.pem" --identity "$IDENTITY" \
+      --password "$PASSWORD" --customers "$CUSTOMERS" 2>"$TMP/setup-$backend.log" \
+      || { cat "$TMP/setup-$backend.log" >&2; die "setup failed ($backend)"; }
+    run_workloads "$backend"
+  fi
+  if (( LARGE )); then run_large_partner "$backend"; fi
 
   if [[ " $WORKLOADS " == *" W2 "* ]]; then
     # W2 once more with the credential cache disabled (CREDENTIAL_CACHE_TTL_SECS=0: nothing is remembered,
@@ -267,10 +300,12 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
   echo "## cyberapp-tenants load test"
   echo
   echo "Machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, kernel $(uname -r); service commit $commit (work tree as built)."
-  echo "Each run: ${WARMUP}s warm-up, ${DURATION}s measured; closed loop, one HTTP/1.1 keep-alive connection per"
-  echo "concurrency unit; latencies in ms. CPU% is of one core (200% = both cores of a 2-core machine), measured over"
-  echo "the measured window; errors = responses with a status other than the expected one (200; 401 for W5) plus"
-  echo "transport errors; all CPU% = every process on the machine (service + bench + PostgreSQL + the rest)."
+  if [[ -n $LOAD_WORKLOADS ]]; then
+    echo "Each run: ${WARMUP}s warm-up, ${DURATION}s measured; closed loop, one HTTP/1.1 keep-alive connection per"
+    echo "concurrency unit; latencies in ms. CPU% is of one core (200% = both cores of a 2-core machine), measured over"
+    echo "the measured window; errors = responses with a status other than the expected one (200; 401 for W5) plus"
+    echo "transport errors; all CPU% = every process on the machine (service + bench + PostgreSQL + the rest)."
+  fi
   echo "Whole run took ${elapsed}s."
   echo
   echo "| service instance | ready after spawn | idle RSS |"
@@ -278,21 +313,27 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
   printf '%s\n' "${HEADER_LINES[@]}"
   echo
   if (( ${#LOG_LINES[@]} )); then printf -- '- %s\n' "${LOG_LINES[@]}"; echo; fi
-  echo "| backend | workload | token | concurrency | req/s | p50 | p90 | p99 | max | errors | service CPU% | service max RSS MiB | bench CPU% | all CPU% |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-  jq -r '
-    def f2: if . == null then "-" else (. * 100 | round / 100 | tostring) end;
-    def f0: if . == null then "-" else (. | round | tostring) end;
-    def errs:
-      . as $r
-      | ([$r.statuses | to_entries[] | select(.key != ($r.expected_status | tostring)) | "\(.key)×\(.value)"]
-         + [$r.transport_errors | to_entries[] | "\(.key)×\(.value)"]) as $detail
-      | if $r.errors == 0 then "0" else "\($r.errors) (\($detail | join(", ")))" end;
-    if .failed then
-      "| \(.backend) | \(.name) | \(.token_mode) | \(.concurrency) | FAILED | - | - | - | - | - | - | - | - | - |"
-    else
-      "| \(.backend) | \(.name) | \(.token_mode)\(if .tokens.wrapped then " (pool wrapped)" else "" end) | \(.concurrency) | \(.rps | f0) | \(.latency_ms.p50 | f2) | \(.latency_ms.p90 | f2) | \(.latency_ms.p99 | f2) | \(.latency_ms.max | f2) | \(errs) | \(.service_cpu_pct | f0) | \(.service_max_rss_mib | if . == null then "-" else tostring end) | \(.bench_cpu_pct | f0) | \(if .machine_busy_pct == null then "-" else (.machine_busy_pct * $ncpu | round | tostring) end) |"
-    end' --argjson ncpu "$(nproc)" "$RESULTS"
+  if [[ -n $LOAD_WORKLOADS ]]; then
+    echo "| backend | workload | token | concurrency | req/s | p50 | p90 | p99 | max | errors | service CPU% | service max RSS MiB | bench CPU% | all CPU% |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    jq -r '
+      def f2: if . == null then "-" else (. * 100 | round / 100 | tostring) end;
+      def f0: if . == null then "-" else (. | round | tostring) end;
+      def errs:
+        . as $r
+        | ([$r.statuses | to_entries[] | select(.key != ($r.expected_status | tostring)) | "\(.key)×\(.value)"]
+           + [$r.transport_errors | to_entries[] | "\(.key)×\(.value)"]) as $detail
+        | if $r.errors == 0 then "0" else "\($r.errors) (\($detail | join(", ")))" end;
+      if .failed then
+        "| \(.backend) | \(.name) | \(.token_mode) | \(.concurrency) | FAILED | - | - | - | - | - | - | - | - | - |"
+      else
+        "| \(.backend) | \(.name) | \(.token_mode)\(if .tokens.wrapped then " (pool wrapped)" else "" end) | \(.concurrency) | \(.rps | f0) | \(.latency_ms.p50 | f2) | \(.latency_ms.p90 | f2) | \(.latency_ms.p99 | f2) | \(.latency_ms.max | f2) | \(errs) | \(.service_cpu_pct | f0) | \(.service_max_rss_mib | if . == null then "-" else tostring end) | \(.bench_cpu_pct | f0) | \(if .machine_busy_pct == null then "-" else (.machine_busy_pct * $ncpu | round | tostring) end) |"
+      end' --argjson ncpu "$(nproc)" "$RESULTS"
+  fi
+  for report in "${LARGE_REPORTS[@]}"; do
+    echo
+    cat "$report"
+  done
 } | tee "$TMP/report.md"
 
 # The cache-off runs must be far slower than the cached ones, or the cache was not off.

@@ -4,9 +4,11 @@
 //! signing key in DATA_DIR is trusted), run `setup` once, then run workloads. See bench/README.md.
 
 mod client;
+mod large_partner;
 mod procstat;
 mod rng;
 mod run;
+mod session;
 mod token;
 mod workload;
 
@@ -17,14 +19,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use http::header::{CONTENT_TYPE, HOST};
-use http::{HeaderName, HeaderValue, Method, Request, Uri};
+use http::header::HOST;
+use http::{HeaderName, HeaderValue, Request, Uri};
 use http_body_util::Full;
 use serde_json::{Value, json};
 
 use crate::client::Conn;
 use crate::rng::Rng;
 use crate::run::{LatencyMs, Plan, Report, TokenReport, Tokens, ms};
+use crate::session::Session;
 use crate::workload::{
     DEFAULT_CUSTOMERS, DEFAULT_IDENTITY, DEFAULT_LOGINS, DEFAULT_PASSWORD, MAPPED_PARTNER_TENANT,
     MIRRORED_PARTNER_TENANT, PAIRS_PER_WRITE, VENDOR_PARTNER_ORG, Workload,
@@ -59,11 +62,17 @@ enum Command {
     Directory(DirectoryArgs),
     /// Wait until GET /readyz answers 200 (exit 1 on timeout)
     WaitReady(WaitArgs),
+    /// Print the directory file of the large partner (a partner organization with --customers customers) to
+    /// load with `cyberapp-tenants directory import FILE` before `large-partner`
+    LargePartnerDirectory(LargeDirectoryArgs),
+    /// Map the imported large partner and some of its customers through real callbacks, check its customer
+    /// lists, and print how long topology.read and tenant_mapping.read take unpaged and paged
+    LargePartner(LargePartnerArgs),
 }
 
-/// Where the service is and how to authenticate to it.
+/// Where the service is and how to sign its tokens.
 #[derive(Debug, Clone, Args)]
-struct Target {
+struct ServiceArgs {
     /// Base URL of the service's gateway
     #[arg(long, env = "BENCH_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
@@ -80,6 +89,13 @@ struct Target {
     /// CyberApp endpoint id: the token's scope[].role and every request's context.endpoint_id
     #[arg(long, env = "BENCH_ENDPOINT_ID", default_value = DEFAULT_ENDPOINT_ID)]
     endpoint_id: String,
+}
+
+/// Where the service is, how to authenticate to it, and what the directory holds for the workloads.
+#[derive(Debug, Clone, Args)]
+struct Target {
+    #[command(flatten)]
+    service: ServiceArgs,
 
     /// Identity of the X-CyberApp-Auth credentials (W2, W3, setup); must be in the directory
     #[arg(long, default_value = DEFAULT_IDENTITY)]
@@ -172,6 +188,31 @@ struct DirectoryArgs {
 }
 
 #[derive(Debug, Args)]
+struct LargeDirectoryArgs {
+    /// Customer organizations of the large partner
+    #[arg(long, default_value_t = large_partner::DEFAULT_CUSTOMERS)]
+    customers: usize,
+}
+
+#[derive(Debug, Args)]
+struct LargePartnerArgs {
+    #[command(flatten)]
+    service: ServiceArgs,
+    /// Customer organizations of the large partner (as in the imported `large-partner-directory` file)
+    #[arg(long, default_value_t = large_partner::DEFAULT_CUSTOMERS)]
+    customers: usize,
+    /// Customers to map to Acronis tenants (the first ones, in order)
+    #[arg(long, default_value_t = large_partner::DEFAULT_MAPPED)]
+    mapped: usize,
+    /// Times each read is repeated (the report gives the median and the maximum)
+    #[arg(long, default_value_t = 7)]
+    repeats: usize,
+    /// Named in the report's first line, e.g. the backend
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+#[derive(Debug, Args)]
 struct WaitArgs {
     #[arg(long, env = "BENCH_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
@@ -190,6 +231,11 @@ fn main() {
         }
         Some(Command::WaitReady(args)) => runtime(1).and_then(|rt| rt.block_on(wait_ready(&args))),
         Some(Command::Setup(target)) => runtime(1).and_then(|rt| rt.block_on(setup(&target))),
+        Some(Command::LargePartnerDirectory(args)) => {
+            println!("{}", large_partner::directory_file(args.customers));
+            Ok(())
+        }
+        Some(Command::LargePartner(args)) => runtime(1).and_then(|rt| rt.block_on(large_partner(&args))),
         None => bench(&cli.run),
     };
     if let Err(error) = result {
@@ -202,19 +248,24 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(threads.max(1)).enable_all().build()?)
 }
 
-impl Target {
-    fn dev_key(&self) -> anyhow::Result<&std::path::Path> {
-        self.dev_key.as_deref().context("--dev-key PATH is required (DATA_DIR/dev-signing-key.pem of the service)")
+impl ServiceArgs {
+    /// The token signer: the service's development key, the issuer it trusts, our endpoint id.
+    fn signer(&self) -> anyhow::Result<token::Signer> {
+        let dev_key = self
+            .dev_key
+            .as_deref()
+            .context("--dev-key PATH is required (DATA_DIR/dev-signing-key.pem of the service)")?;
+        token::Signer::load(dev_key, &self.issuer()?, &self.endpoint_id)
     }
-}
 
-fn issuer_for(target: &Target) -> anyhow::Result<String> {
-    if let Some(issuer) = &target.issuer {
-        return Ok(issuer.clone());
+    fn issuer(&self) -> anyhow::Result<String> {
+        if let Some(issuer) = &self.issuer {
+            return Ok(issuer.clone());
+        }
+        let uri: Uri = self.url.parse().context("--url is not a URL")?;
+        let port = uri.port_u16().unwrap_or(80);
+        Ok(format!("http://localhost:{port}/dev"))
     }
-    let uri: Uri = target.url.parse().context("--url is not a URL")?;
-    let port = uri.port_u16().unwrap_or(80);
-    Ok(format!("http://localhost:{port}/dev"))
 }
 
 fn callback_uri(base: &str) -> anyhow::Result<Uri> {
@@ -236,7 +287,7 @@ fn bench(args: &RunArgs) -> anyhow::Result<()> {
             concurrency * PAIRS_PER_WRITE
         );
     }
-    let signer = token::Signer::load(args.target.dev_key()?, &issuer_for(&args.target)?, &args.target.endpoint_id)?;
+    let signer = args.target.service.signer()?;
     let corrupt = workload == Workload::W5;
 
     // Tokens first, on every core, before any load.
@@ -259,7 +310,7 @@ fn bench(args: &RunArgs) -> anyhow::Result<()> {
     };
 
     let rt = runtime(threads)?;
-    let (addr, host, base) = rt.block_on(client::resolve(&args.target.url))?;
+    let (addr, host, base) = rt.block_on(client::resolve(&args.target.service.url))?;
     let extra_headers = (0..concurrency)
         .map(|w| {
             if workload.sends_credentials() {
@@ -271,8 +322,9 @@ fn bench(args: &RunArgs) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let created_at = workload::rfc3339_now();
-    let templates =
-        (0..concurrency).map(|w| workload.template(&args.target.endpoint_id, w, &created_at)).collect::<Vec<_>>();
+    let templates = (0..concurrency)
+        .map(|w| workload.template(&args.target.service.endpoint_id, w, &created_at))
+        .collect::<Vec<_>>();
     let plan = Arc::new(Plan {
         workload,
         addr,
@@ -393,49 +445,14 @@ async fn preflight(plan: &Plan) -> anyhow::Result<()> {
     }
 }
 
-/// Sends one JSON callback on `conn` and returns the status and parsed body.
-async fn call(
-    conn: &mut Conn,
-    host: &HeaderValue,
-    uri: &Uri,
-    token: &HeaderValue,
-    extra: &[(HeaderName, HeaderValue)],
-    body: &Value,
-) -> anyhow::Result<(u16, Value)> {
-    let mut request = Request::new(Full::new(Bytes::from(serde_json::to_vec(body)?)));
-    *request.method_mut() = Method::POST;
-    *request.uri_mut() = uri.clone();
-    let headers = request.headers_mut();
-    headers.insert(HOST, host.clone());
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(http::header::AUTHORIZATION, token.clone());
-    for (name, value) in extra {
-        headers.insert(name.clone(), value.clone());
-    }
-    let (status, response) = conn.send(request, true).await.map_err(|e| anyhow::anyhow!("request failed: {e:?}"))?;
-    let response = response.unwrap_or_default();
-    let value = serde_json::from_slice(&response)
-        .with_context(|| format!("status {status}, body is not JSON: {}", String::from_utf8_lossy(&response)))?;
-    Ok((status.as_u16(), value))
-}
-
 async fn setup(target: &Target) -> anyhow::Result<()> {
-    let signer = token::Signer::load(target.dev_key()?, &issuer_for(target)?, &target.endpoint_id)?;
-    let mut rng = Rng::from_os();
-    let token = token::bearer(&signer.sign(&mut rng)?)?;
-    let (addr, host, base) = client::resolve(&target.url).await?;
-    let host = HeaderValue::from_str(&host)?;
-    let uri = callback_uri(&base)?;
-    let mut conn = Conn::connect(addr).await.map_err(|e| anyhow::anyhow!("cannot connect to {addr}: {e:?}"))?;
+    let signer = target.service.signer()?;
+    let mut session = Session::open(&target.service.url, &signer).await?;
     let credentials = workload::credential_headers(&target.identity, &target.password)?;
     let created_at = workload::rfc3339_now();
+    let endpoint_id = &target.service.endpoint_id;
     let mut step = async |name: &str, body: Value, extra: &[(HeaderName, HeaderValue)]| -> anyhow::Result<Value> {
-        let mut body = body;
-        body["request_id"] = json!(rng.uuid_string());
-        let (status, response) = call(&mut conn, &host, &uri, &token, extra, &body).await?;
-        if status != 200 {
-            bail!("setup step {name}: expected 200, got {status}: {response}");
-        }
+        let response = session.call_ok(&format!("setup step {name}"), body, extra).await?.body;
         eprintln!("setup: {name}: 200 {response}");
         Ok(response)
     };
@@ -443,31 +460,21 @@ async fn setup(target: &Target) -> anyhow::Result<()> {
     // W1/W5: a mirrored partner, enabled as the gateway would (partner.mirroring.enable).
     let enable = workload::envelope_v2(
         "partner.mirroring.enable",
-        &target.endpoint_id,
+        endpoint_id,
         MIRRORED_PARTNER_TENANT,
         Some(json!({ "acronis_tenant_id": MIRRORED_PARTNER_TENANT, "acronis_tenant_name": "bench mirrored partner" })),
     );
     step("partner.mirroring.enable (W1)", enable, &[]).await?;
-    let state = workload::envelope_v2(
-        "partner.mirroring.get_state",
-        &target.endpoint_id,
-        MIRRORED_PARTNER_TENANT,
-        Some(json!({})),
-    );
+    let state =
+        workload::envelope_v2("partner.mirroring.get_state", endpoint_id, MIRRORED_PARTNER_TENANT, Some(json!({})));
     let response = step("partner.mirroring.get_state (W1)", state, &[]).await?;
     if response["payload"]["state"] != "ENABLED" {
         bail!("the mirrored partner is not ENABLED after enabling it: {response}");
     }
 
     // W2/W3: the directory's bench partner, mapped to its Acronis tenant with its credentials.
-    let read = workload::envelope_v1(
-        "enablement.read",
-        "a.p.empty",
-        &target.endpoint_id,
-        MAPPED_PARTNER_TENANT,
-        &created_at,
-        None,
-    );
+    let read =
+        workload::envelope_v1("enablement.read", "a.p.empty", endpoint_id, MAPPED_PARTNER_TENANT, &created_at, None);
     let response = step("enablement.read (W2)", read.clone(), &credentials).await.with_context(|| {
         format!(
             "the directory needs the bench partner and credentials: `cyberapp-bench directory --customers {} > \
@@ -481,7 +488,7 @@ async fn setup(target: &Target) -> anyhow::Result<()> {
     let write = workload::envelope_v1(
         "enablement.write",
         "a.p.enablement.write",
-        &target.endpoint_id,
+        endpoint_id,
         MAPPED_PARTNER_TENANT,
         &created_at,
         Some(json!({ "vendor_tenant_id": VENDOR_PARTNER_ORG, "acronis_tenant_id": MAPPED_PARTNER_TENANT })),
@@ -493,6 +500,18 @@ async fn setup(target: &Target) -> anyhow::Result<()> {
     }
     eprintln!("setup: done (token kid {})", signer.kid());
     Ok(())
+}
+
+async fn large_partner(args: &LargePartnerArgs) -> anyhow::Result<()> {
+    let mut session = Session::open(&args.service.url, &args.service.signer()?).await?;
+    let options = large_partner::Options {
+        endpoint_id: &args.service.endpoint_id,
+        customers: args.customers,
+        mapped: args.mapped,
+        repeats: args.repeats,
+        label: &args.label,
+    };
+    large_partner::run(&mut session, &options).await
 }
 
 async fn wait_ready(args: &WaitArgs) -> anyhow::Result<()> {

@@ -2,35 +2,15 @@
 //! and mirrored customers (`customer.mirroring.get_state`, `.set_state`), with paging.
 
 use cyberapp_tenants::db::entity::tenant::{EnablementMethod, EnablementState, TenantKind};
-use cyberapp_tenants::pb::{OrganizationKind, UpsertOrganizationRequest};
+use cyberapp_tenants::pb::OrganizationKind;
 use serde_json::{Value, json};
 
-use crate::helpers::{OTHER_TENANT, PARTNER_TENANT, TestApp, assert_success, envelope, password_auth};
-
-pub const TOPOLOGY_OK: &str = "cti.a.p.acgw.response.v1.0~a.p.topology.read.ok.v1.0";
-pub const MAPPING_READ_OK: &str = "cti.a.p.acgw.response.v1.0~a.p.tenant_mapping.read.ok.v1.0";
-pub const NO_CONTENT: &str = "cti.a.p.acgw.response.v1.0~a.p.success_no_content.v1.0";
-pub const CUSTOMER_STATE_OK: &str = "cti.a.p.acgw.response.v1.1~a.p.customer.mirroring.get_state.ok.v1.0";
-pub const CUSTOMER_SET_OK: &str = "cti.a.p.acgw.response.v1.1~a.p.customer.mirroring.set_state.ok.v1.0";
-
-pub const C1: &str = "18a55fe8-7275-478c-a54e-af2ed53b6a20";
-pub const C2: &str = "5a19bda3-c964-4e92-87ad-55c21df1285c";
-pub const C3: &str = "0b0e6f5e-60a8-4a4b-9c3c-2a1f5b7f6d11";
-
-/// Creates organizations over gRPC: `(id, kind, parent)`.
-pub async fn organizations(app: &TestApp, entries: &[(&str, OrganizationKind, Option<&str>)]) {
-    let mut grpc = app.grpc().await;
-    for (id, kind, parent) in entries {
-        grpc.upsert_organization(UpsertOrganizationRequest {
-            id: (*id).into(),
-            name: format!("{id} name"),
-            kind: (*kind).into(),
-            parent_id: parent.map(Into::into),
-        })
-        .await
-        .expect("organization");
-    }
-}
+use crate::helpers::{
+    C1, C2, C3, CUSTOMER_SET_OK, CUSTOMER_STATE_OK, MAPPING_READ_OK, NO_CONTENT, OTHER_TENANT, PARTNER_TENANT,
+    TOPOLOGY_OK, TestApp, assert_success, enablement_reset, enablement_write, envelope, get_customer_state,
+    organizations, password_auth, reset_partner, set_customer_state, tenant_mapping_read, tenant_mapping_write,
+    topology_read,
+};
 
 /// A mapped partner `acme` (enabled for PARTNER_TENANT) with customers c-a (direct), c-b (under a nested
 /// partner) and c-c; and `other` (enabled for OTHER_TENANT) with customer o-a.
@@ -60,35 +40,17 @@ async fn mapped_partners() -> TestApp {
         })
         .await
         .expect("credentials");
-        let write = envelope(
-            "enablement.write",
-            tenant,
-            Some(json!({ "vendor_tenant_id": organization, "acronis_tenant_id": tenant })),
-        );
+        let write = enablement_write(tenant, organization, tenant);
         let response = app.callback_with_headers(&write, &[password_auth(identity, "pw")]).await;
         assert_eq!(response.status, 200, "{}", response.body);
     }
     app
 }
 
-pub fn mapping_write(partner: &str, modified: Value) -> Value {
-    let mut request = envelope("tenant_mapping.write", partner, Some(json!({})));
-    request["payload"]["modified"] = modified;
-    request
-}
-
-pub fn set_state(partner: &str, enabled: Value, disabled: Value) -> Value {
-    let payload = json!({ "partner_tenant_id": partner, "partner_tenant_name": "Partner" });
-    let mut request = envelope("customer.mirroring.set_state", partner, Some(payload));
-    request["payload"]["enabled"] = enabled;
-    request["payload"]["disabled"] = disabled;
-    request
-}
-
 #[tokio::test]
 async fn topology_read_lists_every_customer_under_the_partner_at_every_depth_and_no_partner() {
     let app = mapped_partners().await;
-    let request = envelope("topology.read", PARTNER_TENANT, Some(json!({})));
+    let request = topology_read(PARTNER_TENANT);
 
     let response = app.callback(&request).await;
 
@@ -106,8 +68,12 @@ async fn topology_read_lists_every_customer_under_the_partner_at_every_depth_and
 #[tokio::test]
 async fn tenant_mapping_read_lists_the_same_customers_with_their_acronis_tenant_when_mapped() {
     let app = mapped_partners().await;
-    app.callback(&mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": "c-b", "acronis_tenant_id": C1 }]))).await;
-    let request = envelope("tenant_mapping.read", PARTNER_TENANT, None);
+    app.callback(&tenant_mapping_write(
+        PARTNER_TENANT,
+        json!([{ "vendor_tenant_id": "c-b", "acronis_tenant_id": C1 }]),
+    ))
+    .await;
+    let request = tenant_mapping_read(PARTNER_TENANT);
 
     let response = app.callback(&request).await;
 
@@ -133,7 +99,7 @@ async fn customer_lists_of_a_partner_that_is_not_enabled_are_refused_with_403() 
 #[tokio::test]
 async fn tenant_mapping_write_maps_pairs_and_unmaps_lone_vendor_ids() {
     let app = mapped_partners().await;
-    let request = mapping_write(
+    let request = tenant_mapping_write(
         PARTNER_TENANT,
         json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }, { "vendor_tenant_id": "c-b", "acronis_tenant_id": C2 }]),
     );
@@ -148,7 +114,7 @@ async fn tenant_mapping_write_maps_pairs_and_unmaps_lone_vendor_ids() {
     assert_eq!(record.partner_acronis_tenant_id.as_deref(), Some(PARTNER_TENANT));
     assert_eq!(record.datacenter_url.as_deref(), Some("https://eu8.acronis.cloud"));
 
-    let unmap = mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": "c-a" }]));
+    let unmap = tenant_mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": "c-a" }]));
     assert_eq!(assert_success(&app.callback(&unmap).await, &unmap, NO_CONTENT), None);
     assert!(app.tenant_by_acronis_id(C1).await.is_none());
     assert!(app.tenant_by_acronis_id(C2).await.is_some(), "the other mapping stays");
@@ -161,9 +127,9 @@ async fn tenant_mapping_write_maps_pairs_and_unmaps_lone_vendor_ids() {
 async fn the_same_pair_again_succeeds_and_changes_nothing() {
     let app = mapped_partners().await;
     let pair = json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }]);
-    app.callback(&mapping_write(PARTNER_TENANT, pair.clone())).await;
+    app.callback(&tenant_mapping_write(PARTNER_TENANT, pair.clone())).await;
     let before = app.snapshot().await;
-    let again = app.callback(&mapping_write(PARTNER_TENANT, pair)).await;
+    let again = app.callback(&tenant_mapping_write(PARTNER_TENANT, pair)).await;
     assert_eq!(again.status, 200);
     assert_eq!(app.snapshot().await, before);
 }
@@ -171,11 +137,15 @@ async fn the_same_pair_again_succeeds_and_changes_nothing() {
 #[tokio::test]
 async fn remapping_within_the_partner_replaces_the_old_pair_on_both_sides() {
     let app = mapped_partners().await;
-    app.callback(&mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }]))).await;
+    app.callback(&tenant_mapping_write(
+        PARTNER_TENANT,
+        json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }]),
+    ))
+    .await;
 
     // The Acronis tenant moves to another customer of the same partner, and c-a gets a new tenant.
     let response = app
-        .callback(&mapping_write(
+        .callback(&tenant_mapping_write(
             PARTNER_TENANT,
             json!([{ "vendor_tenant_id": "c-b", "acronis_tenant_id": C1 }, { "vendor_tenant_id": "c-a", "acronis_tenant_id": C2 }]),
         ))
@@ -192,12 +162,12 @@ async fn one_request_applies_its_pairs_in_order_and_each_event_carries_the_recor
     use sea_orm::{EntityTrait, QueryOrder};
     let app = mapped_partners().await;
     let first = json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }, { "vendor_tenant_id": "c-b", "acronis_tenant_id": C2 }]);
-    assert_eq!(app.callback(&mapping_write(PARTNER_TENANT, first)).await.status, 200);
+    assert_eq!(app.callback(&tenant_mapping_write(PARTNER_TENANT, first)).await.status, 200);
     let events_before = app.event_kinds().await.len();
 
     // A swap (each pair takes the tenant the other holds), a new customer, and that customer named again.
     let response = app
-        .callback(&mapping_write(
+        .callback(&tenant_mapping_write(
             PARTNER_TENANT,
             json!([
                 { "vendor_tenant_id": "c-a", "acronis_tenant_id": C2 },
@@ -237,7 +207,7 @@ async fn a_customer_outside_the_partner_refuses_the_whole_request_with_403() {
     let before = app.snapshot().await;
     // A valid pair and an invalid one in the same request: nothing is applied.
     for outsider in ["o-a", "other", "acme-sub", "nobody"] {
-        let request = mapping_write(
+        let request = tenant_mapping_write(
             PARTNER_TENANT,
             json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }, { "vendor_tenant_id": outsider, "acronis_tenant_id": C2 }]),
         );
@@ -250,9 +220,10 @@ async fn a_customer_outside_the_partner_refuses_the_whole_request_with_403() {
 #[tokio::test]
 async fn an_acronis_tenant_held_by_another_partners_customer_refuses_the_whole_request_with_403() {
     let app = mapped_partners().await;
-    app.callback(&mapping_write(OTHER_TENANT, json!([{ "vendor_tenant_id": "o-a", "acronis_tenant_id": C3 }]))).await;
+    app.callback(&tenant_mapping_write(OTHER_TENANT, json!([{ "vendor_tenant_id": "o-a", "acronis_tenant_id": C3 }])))
+        .await;
     let before = app.snapshot().await;
-    let request = mapping_write(
+    let request = tenant_mapping_write(
         PARTNER_TENANT,
         json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }, { "vendor_tenant_id": "c-b", "acronis_tenant_id": C3 }]),
     );
@@ -262,7 +233,7 @@ async fn an_acronis_tenant_held_by_another_partners_customer_refuses_the_whole_r
     assert_eq!(app.snapshot().await, before);
     // A partner tenant cannot become a customer either.
     let partner_as_customer =
-        mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": OTHER_TENANT }]));
+        tenant_mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": OTHER_TENANT }]));
     app.callback(&partner_as_customer).await.assert_error(403);
     assert_eq!(app.snapshot().await, before);
 }
@@ -288,14 +259,15 @@ async fn invalid_mapping_payloads_are_refused_with_400() {
 #[tokio::test]
 async fn enablement_reset_removes_every_customer_mapping_of_the_partner() {
     let app = mapped_partners().await;
-    app.callback(&mapping_write(
+    app.callback(&tenant_mapping_write(
         PARTNER_TENANT,
         json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }, { "vendor_tenant_id": "c-b", "acronis_tenant_id": C2 }]),
     ))
     .await;
-    app.callback(&mapping_write(OTHER_TENANT, json!([{ "vendor_tenant_id": "o-a", "acronis_tenant_id": C3 }]))).await;
+    app.callback(&tenant_mapping_write(OTHER_TENANT, json!([{ "vendor_tenant_id": "o-a", "acronis_tenant_id": C3 }])))
+        .await;
 
-    let reset = envelope("enablement.reset", PARTNER_TENANT, None);
+    let reset = enablement_reset(PARTNER_TENANT);
     let response = app.callback_with_headers(&reset, &[password_auth("admin@acme", "pw")]).await;
 
     assert_eq!(response.status, 200);
@@ -308,10 +280,10 @@ async fn enablement_reset_removes_every_customer_mapping_of_the_partner() {
 async fn mirrored_customers_are_created_listed_and_disabled_with_stable_vendor_ids() {
     let app = TestApp::spawn().await;
     app.seed_mirrored_partner(PARTNER_TENANT).await;
-    let empty = envelope("customer.mirroring.get_state", PARTNER_TENANT, None);
+    let empty = get_customer_state(PARTNER_TENANT);
     assert_eq!(assert_success(&app.callback(&empty).await, &empty, CUSTOMER_STATE_OK), Some(json!([])));
 
-    let enable = set_state(
+    let enable = set_customer_state(
         PARTNER_TENANT,
         json!([
             { "acronis_tenant_id": C1, "acronis_tenant_name": "Customer 1", "settings": { "seats": 5 } },
@@ -321,7 +293,7 @@ async fn mirrored_customers_are_created_listed_and_disabled_with_stable_vendor_i
     );
     assert_eq!(assert_success(&app.callback(&enable).await, &enable, CUSTOMER_SET_OK), None);
 
-    let state = envelope("customer.mirroring.get_state", PARTNER_TENANT, None);
+    let state = get_customer_state(PARTNER_TENANT);
     let listed = assert_success(&app.callback(&state).await, &state, CUSTOMER_STATE_OK).expect("array");
     let first_ids: Vec<Value> =
         listed.as_array().expect("array").iter().map(|c| c["vendor_tenant_id"].clone()).collect();
@@ -337,14 +309,17 @@ async fn mirrored_customers_are_created_listed_and_disabled_with_stable_vendor_i
     assert_eq!(record.name.as_deref(), Some("Customer 1"));
     assert_eq!(record.partner_acronis_tenant_id.as_deref(), Some(PARTNER_TENANT));
 
-    let disable = set_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C1 }]));
+    let disable = set_customer_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C1 }]));
     assert_eq!(app.callback(&disable).await.status, 200);
     let after = app.callback(&state).await.body["payload"].clone();
     assert_eq!(after, json!([{ "vendor_tenant_id": first_ids[1], "acronis_tenant_id": C2 }]));
     assert_eq!(app.tenant_by_acronis_id(C1).await.expect("kept").state, EnablementState::Disabled);
 
-    let again =
-        set_state(PARTNER_TENANT, json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "Renamed" }]), json!([]));
+    let again = set_customer_state(
+        PARTNER_TENANT,
+        json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "Renamed" }]),
+        json!([]),
+    );
     assert_eq!(app.callback(&again).await.status, 200);
     let record = app.tenant_by_acronis_id(C1).await.expect("re-enabled");
     assert_eq!(Value::from(record.vendor_tenant_id), first_ids[0], "stable vendor tenant id");
@@ -354,14 +329,14 @@ async fn mirrored_customers_are_created_listed_and_disabled_with_stable_vendor_i
 #[tokio::test]
 async fn both_lists_in_one_set_state_request_are_honoured() {
     let app = TestApp::spawn().await;
-    app.callback(&set_state(
+    app.callback(&set_customer_state(
         PARTNER_TENANT,
         json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]),
         json!([]),
     ))
     .await;
 
-    let both = set_state(
+    let both = set_customer_state(
         PARTNER_TENANT,
         json!([{ "acronis_tenant_id": C2, "acronis_tenant_name": "Two" }]),
         json!([{ "acronis_tenant_id": C1 }]),
@@ -375,7 +350,7 @@ async fn both_lists_in_one_set_state_request_are_honoured() {
 #[tokio::test]
 async fn set_state_is_all_or_nothing_and_guards_other_partners_customers() {
     let app = TestApp::spawn().await;
-    app.callback(&set_state(
+    app.callback(&set_customer_state(
         OTHER_TENANT,
         json!([{ "acronis_tenant_id": C3, "acronis_tenant_name": "Theirs" }]),
         json!([]),
@@ -383,13 +358,13 @@ async fn set_state_is_all_or_nothing_and_guards_other_partners_customers() {
     .await;
     let before = app.snapshot().await;
 
-    let steal = set_state(
+    let steal = set_customer_state(
         PARTNER_TENANT,
         json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "Fine" }, { "acronis_tenant_id": C3, "acronis_tenant_name": "Theirs" }]),
         json!([]),
     );
     app.callback(&steal).await.assert_error(403);
-    let disable_theirs = set_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C3 }]));
+    let disable_theirs = set_customer_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C3 }]));
     app.callback(&disable_theirs).await.assert_error(403);
 
     assert_eq!(app.snapshot().await, before);
@@ -398,8 +373,11 @@ async fn set_state_is_all_or_nothing_and_guards_other_partners_customers() {
 #[tokio::test]
 async fn set_state_for_another_partner_or_with_a_bad_payload_changes_nothing() {
     let app = TestApp::spawn().await;
-    let mut foreign =
-        set_state(PARTNER_TENANT, json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]), json!([]));
+    let mut foreign = set_customer_state(
+        PARTNER_TENANT,
+        json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]),
+        json!([]),
+    );
     foreign["payload"]["partner_tenant_id"] = json!(OTHER_TENANT);
     app.callback(&foreign).await.assert_error(403);
     for payload in [
@@ -423,20 +401,23 @@ async fn set_state_for_another_partner_or_with_a_bad_payload_changes_nothing() {
 async fn partner_mirroring_reset_disables_every_mirrored_customer() {
     let app = TestApp::spawn().await;
     app.seed_mirrored_partner(PARTNER_TENANT).await;
-    app.callback(&set_state(
+    app.callback(&set_customer_state(
         PARTNER_TENANT,
         json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }, { "acronis_tenant_id": C2, "acronis_tenant_name": "Two" }]),
         json!([]),
     ))
     .await;
 
-    assert_eq!(app.callback(&envelope("partner.mirroring.reset", PARTNER_TENANT, None)).await.status, 200);
+    assert_eq!(app.callback(&reset_partner(PARTNER_TENANT)).await.status, 200);
 
-    let state = app.callback(&envelope("customer.mirroring.get_state", PARTNER_TENANT, None)).await;
+    let state = app.callback(&get_customer_state(PARTNER_TENANT)).await;
     assert_eq!(state.body["payload"], json!([]));
     // Customers cannot be enabled under the disabled partner until it is enabled again.
-    let refused =
-        set_state(PARTNER_TENANT, json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]), json!([]));
+    let refused = set_customer_state(
+        PARTNER_TENANT,
+        json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]),
+        json!([]),
+    );
     app.callback(&refused).await.assert_error(403);
 }
 
@@ -458,11 +439,7 @@ async fn walking_all_pages_returns_every_customer_exactly_once_in_a_stable_order
     })
     .await
     .expect("credentials");
-    let write = envelope(
-        "enablement.write",
-        OTHER_TENANT,
-        Some(json!({ "vendor_tenant_id": "p", "acronis_tenant_id": OTHER_TENANT })),
-    );
+    let write = enablement_write(OTHER_TENANT, "p", OTHER_TENANT);
     assert_eq!(app.callback_with_headers(&write, &[password_auth("p-admin", "pw")]).await.status, 200);
 
     let mut expected = customers.clone();
@@ -473,7 +450,7 @@ async fn walking_all_pages_returns_every_customer_exactly_once_in_a_stable_order
     }
 
     // Offset form: the page and its counts.
-    let mut request = envelope("topology.read", OTHER_TENANT, Some(json!({})));
+    let mut request = topology_read(OTHER_TENANT);
     request["paging"] = json!({ "limit": 10, "offset": 50 });
     let response = app.callback(&request).await;
     let payload = assert_success(&response, &request, TOPOLOGY_OK).expect("payload");
@@ -527,7 +504,7 @@ async fn bad_paging_is_refused_with_400() {
         json!({ "limit": 5, "after": "not-our-cursor" }),
         json!("five"),
     ] {
-        let mut request = envelope("topology.read", PARTNER_TENANT, Some(json!({})));
+        let mut request = topology_read(PARTNER_TENANT);
         request["paging"] = paging.clone();
         let response = app.callback(&request).await;
         assert_eq!(response.status, 400, "{paging}: {}", response.body);
@@ -547,7 +524,7 @@ async fn a_customer_mapped_by_another_partner_cannot_be_taken_over() {
         json!([{ "vendor_tenant_id": "c-b" }]),
         json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C3 }]),
     ] {
-        let response = app.callback(&mapping_write(PARTNER_TENANT, modified.clone())).await;
+        let response = app.callback(&tenant_mapping_write(PARTNER_TENANT, modified.clone())).await;
         assert_eq!(response.status, 403, "{modified}: {}", response.body);
     }
     assert_eq!(app.snapshot().await, before);
@@ -558,7 +535,7 @@ async fn a_cursor_that_smuggles_a_control_character_is_refused_with_400() {
     use base64::Engine as _;
     let app = mapped_partners().await;
     let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("id:c-\u{0}a");
-    let mut request = envelope("tenant_mapping.read", PARTNER_TENANT, None);
+    let mut request = tenant_mapping_read(PARTNER_TENANT);
     request["paging"] = json!({ "limit": 2, "after": cursor });
     app.callback(&request).await.assert_error(400);
 }
@@ -566,7 +543,7 @@ async fn a_cursor_that_smuggles_a_control_character_is_refused_with_400() {
 #[tokio::test]
 async fn tenant_mapping_read_pages_by_offset_and_by_before_cursor() {
     let app = mapped_partners().await;
-    let mut by_offset = envelope("tenant_mapping.read", PARTNER_TENANT, None);
+    let mut by_offset = tenant_mapping_read(PARTNER_TENANT);
     by_offset["paging"] = json!({ "limit": 1, "offset": 1 });
     let response = app.callback(&by_offset).await;
     assert_eq!(
@@ -577,14 +554,14 @@ async fn tenant_mapping_read_pages_by_offset_and_by_before_cursor() {
     );
 
     // The middle page's before cursor leads back to the first page.
-    let mut first = envelope("tenant_mapping.read", PARTNER_TENANT, None);
+    let mut first = tenant_mapping_read(PARTNER_TENANT);
     first["paging"] = json!({ "limit": 1 });
     let after = app.callback(&first).await.body["payload"]["paging"]["after"].clone();
-    let mut middle = envelope("tenant_mapping.read", PARTNER_TENANT, None);
+    let mut middle = tenant_mapping_read(PARTNER_TENANT);
     middle["paging"] = json!({ "limit": 1, "after": after });
     let middle_page = app.callback(&middle).await.body["payload"].clone();
     assert_eq!(middle_page["items"], json!([{ "vendor_tenant_id": "c-b" }]));
-    let mut back = envelope("tenant_mapping.read", PARTNER_TENANT, None);
+    let mut back = tenant_mapping_read(PARTNER_TENANT);
     back["paging"] = json!({ "limit": 1, "before": middle_page["paging"]["before"] });
     let back_page = app.callback(&back).await.body["payload"].clone();
     assert_eq!(back_page["items"], json!([{ "vendor_tenant_id": "c-a" }]));

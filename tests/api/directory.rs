@@ -11,7 +11,7 @@ use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::{Value, json};
 use tonic::Code;
 
-use crate::helpers::{PARTNER_TENANT, TestApp, envelope, password_auth};
+use crate::helpers::{PARTNER_TENANT, TestApp, enablement_read, password_auth};
 
 /// Runs `directory import` on `file` against the app's database; returns (success, stdout, stderr).
 fn import(app: &TestApp, file: &std::path::Path) -> (bool, String, String) {
@@ -71,7 +71,7 @@ async fn import_loads_nested_partners_customers_and_working_credentials() {
     assert!(stored.secret_hash.starts_with("$argon2id$"), "only a hash is stored");
     assert!(!stored.secret_hash.contains("s3cret"));
 
-    let request = envelope("enablement.read", PARTNER_TENANT, None);
+    let request = enablement_read(PARTNER_TENANT);
     let response = app.callback_with_headers(&request, &[password_auth("admin@acme", "s3cret")]).await;
     assert_eq!(response.body["payload"], json!({ "vendor_tenant_id": "acme-msp" }));
     let reseller =
@@ -229,7 +229,7 @@ async fn delete_organization_removes_its_credentials_and_refuses_while_it_has_ch
     let unknown = grpc.delete_organization(DeleteOrganizationRequest { id: "ghost".into() }).await;
     assert_eq!(unknown.expect_err("unknown").code(), Code::NotFound);
 
-    let request = envelope("enablement.read", PARTNER_TENANT, None);
+    let request = enablement_read(PARTNER_TENANT);
     let reseller =
         crate::helpers::cyberapp_auth("reseller@acme", &json!({ "otp_seed": "abc", "password": "r3seller" }));
     assert_eq!(app.callback_with_headers(&request, std::slice::from_ref(&reseller)).await.status, 200);

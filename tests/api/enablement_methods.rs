@@ -5,8 +5,10 @@
 use cyberapp_tenants::pb::OrganizationKind;
 use serde_json::{Value, json};
 
-use crate::customers::{C1, C2, mapping_write, organizations, set_state};
-use crate::helpers::{PARTNER_TENANT, TestApp, TestResponse, envelope, password_auth};
+use crate::helpers::{
+    C1, C2, PARTNER_TENANT, TestApp, TestResponse, envelope, organizations, password_auth, set_customer_state,
+    tenant_mapping_write,
+};
 
 /// Sends `body` (with the mapped partner's credentials when given) and expects 200; returns the payload.
 async fn ok(app: &TestApp, body: &Value, credentials: Option<&str>) -> Value {
@@ -75,8 +77,8 @@ async fn map_customers(app: &TestApp, first: &str, second: &str) {
     let unmapped = ok(app, &call("tenant_mapping.read", None), None).await;
     assert_eq!(unmapped, json!({ "items": [{ "vendor_tenant_id": first }, { "vendor_tenant_id": second }] }));
     let pairs = json!([{ "vendor_tenant_id": first, "acronis_tenant_id": C1 }, { "vendor_tenant_id": second, "acronis_tenant_id": C2 }]);
-    ok(app, &mapping_write(PARTNER_TENANT, pairs), None).await;
-    ok(app, &mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": second }])), None).await;
+    ok(app, &tenant_mapping_write(PARTNER_TENANT, pairs), None).await;
+    ok(app, &tenant_mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": second }])), None).await;
     let mapped = ok(app, &call("tenant_mapping.read", None), None).await;
     assert_eq!(
         mapped,
@@ -87,13 +89,13 @@ async fn map_customers(app: &TestApp, first: &str, second: &str) {
 /// get_state → enable two → disable one; checks the list.
 async fn mirror_customers(app: &TestApp) {
     assert_eq!(ok(app, &call("customer.mirroring.get_state", None), None).await, json!([]));
-    let enable = set_state(
+    let enable = set_customer_state(
         PARTNER_TENANT,
         json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }, { "acronis_tenant_id": C2, "acronis_tenant_name": "Two" }]),
         json!([]),
     );
     ok(app, &enable, None).await;
-    ok(app, &set_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C2 }])), None).await;
+    ok(app, &set_customer_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C2 }])), None).await;
     let state = ok(app, &call("customer.mirroring.get_state", None), None).await;
     let listed: Vec<&str> =
         state.as_array().expect("array").iter().map(|c| c["acronis_tenant_id"].as_str().expect("id")).collect();
@@ -182,7 +184,7 @@ async fn method_7_explicit_partner_with_mirrored_customers() {
     // No partner record is ever made: customers are keyed by the partner's Acronis tenant.
     let app = TestApp::spawn().await;
     mirror_customers(&app).await;
-    ok(&app, &set_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C1 }])), None).await;
+    ok(&app, &set_customer_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C1 }])), None).await;
     no_mirrored_customers_left(&app).await;
     assert!(app.tenant_by_acronis_id(PARTNER_TENANT).await.is_none());
 }

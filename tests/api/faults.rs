@@ -12,8 +12,10 @@ use cyberapp_tenants::db::entity::tenant::{self, EnablementState};
 use sea_orm::{Database, EntityTrait};
 use serde_json::{Value, json};
 
-use crate::helpers::{PARTNER_TENANT, TestDatabase, enable_partner, envelope, http_client, password_auth};
-use crate::service::{Service, free_port};
+use crate::helpers::{
+    PARTNER_TENANT, Service, TestDatabase, enable_partner, enablement_read, enablement_write, free_port, http_client,
+    password_auth, reset_partner, tenant_mapping_write,
+};
 
 /// A PostgreSQL cluster of the test's own, which it may stop and start. Needs the Debian server packages
 /// and root (to run them as `postgres`); `None` where that is not available.
@@ -153,15 +155,12 @@ async fn with_postgresql_down_callbacks_get_503_and_the_service_recovers_by_itse
 }
 
 fn reset_body() -> Value {
-    envelope("partner.mirroring.reset", PARTNER_TENANT, None)
+    reset_partner(PARTNER_TENANT)
 }
 
 #[tokio::test]
 async fn kill_9_under_write_load_loses_no_change_that_was_answered_200() {
-    let database = TestDatabase::create().await;
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let mut service = Service::start(&database.url, data_dir.path(), &[]);
-    service.wait_until_ready().await;
+    let (database, data_dir, mut service) = Service::start_fresh(&[]).await;
     let token = service.dev_token(data_dir.path());
 
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
@@ -258,7 +257,7 @@ async fn two_processes_racing_conflicting_callbacks_keep_every_one_to_one_rule_a
     // Each process checks each login once, so the race below is on the database, not on Argon2 slots.
     for (service, token) in services.iter().zip(&tokens) {
         for identity in ["one", "two"] {
-            let read = envelope("enablement.read", PARTNER_TENANT, None);
+            let read = enablement_read(PARTNER_TENANT);
             assert_eq!(post(service, token, &read, &[password_auth(identity, "pw")]).await.0, 200);
         }
     }
@@ -266,11 +265,7 @@ async fn two_processes_racing_conflicting_callbacks_keep_every_one_to_one_rule_a
     // Round 1: both partners race for one Acronis tenant.
     let writes = (0..100).map(|i| {
         let (organization, identity) = if i % 2 == 0 { ("p1", "one") } else { ("p2", "two") };
-        let body = envelope(
-            "enablement.write",
-            PARTNER_TENANT,
-            Some(json!({ "vendor_tenant_id": organization, "acronis_tenant_id": PARTNER_TENANT })),
-        );
+        let body = enablement_write(PARTNER_TENANT, organization, PARTNER_TENANT);
         let (service, token) = (services[(i / 2) % 2], &tokens[(i / 2) % 2]);
         async move { (organization, post(service, token, &body, &[password_auth(identity, "pw")]).await.0) }
     });
@@ -286,7 +281,7 @@ async fn two_processes_racing_conflicting_callbacks_keep_every_one_to_one_rule_a
         let pairs: Vec<Value> = (0..2)
             .map(|j| json!({ "vendor_tenant_id": format!("c{}", (i + j) % 4 + 1), "acronis_tenant_id": acronis[(i * 3 + j) % 4] }))
             .collect();
-        let body = envelope("tenant_mapping.write", PARTNER_TENANT, Some(json!({ "modified": pairs })));
+        let body = tenant_mapping_write(PARTNER_TENANT, json!(pairs));
         let (service, token) = (services[i % 2], &tokens[i % 2]);
         async move { post(service, token, &body, &[]).await.0 }
     });

@@ -4,8 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::customers::{C1, set_state};
-use crate::helpers::{PARTNER_TENANT, TestApp, enable_partner, envelope, reset_partner};
+use crate::helpers::{
+    C1, PARTNER_TENANT, TestApp, enable_partner, get_partner_state, reset_partner, set_customer_state,
+};
 
 /// Sends `request` twice; asserts identical answers and no change from the second.
 async fn assert_replayed(app: &TestApp, request: &Value) {
@@ -22,8 +23,11 @@ async fn assert_replayed(app: &TestApp, request: &Value) {
 async fn every_state_changing_callback_is_replayed_identically() {
     let app = TestApp::spawn().await;
     assert_replayed(&app, &enable_partner(PARTNER_TENANT, "Partner", Some(json!({ "plan": "pro" })))).await;
-    let customers =
-        set_state(PARTNER_TENANT, json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]), json!([]));
+    let customers = set_customer_state(
+        PARTNER_TENANT,
+        json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]),
+        json!([]),
+    );
     assert_replayed(&app, &customers).await;
     assert_replayed(&app, &reset_partner(PARTNER_TENANT)).await;
 }
@@ -75,8 +79,11 @@ async fn a_refused_request_is_not_recorded_and_is_judged_again() {
     // Refused: customers under a disabled partner; then the partner is enabled and the retry succeeds.
     app.seed_mirrored_partner(PARTNER_TENANT).await;
     app.callback(&reset_partner(PARTNER_TENANT)).await;
-    let customers =
-        set_state(PARTNER_TENANT, json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]), json!([]));
+    let customers = set_customer_state(
+        PARTNER_TENANT,
+        json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]),
+        json!([]),
+    );
     app.callback(&customers).await.assert_error(403);
     app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await;
     assert_eq!(app.callback(&customers).await.status, 200);
@@ -86,8 +93,11 @@ async fn a_refused_request_is_not_recorded_and_is_judged_again() {
 async fn concurrent_duplicates_are_applied_once() {
     let app = TestApp::spawn().await;
     app.seed_mirrored_partner(PARTNER_TENANT).await;
-    let customers =
-        set_state(PARTNER_TENANT, json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]), json!([]));
+    let customers = set_customer_state(
+        PARTNER_TENANT,
+        json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]),
+        json!([]),
+    );
     let app_ref = &app;
     let responses = futures::future::join_all((0..12).map(|_| async { app_ref.callback(&customers).await })).await;
     let first = &responses[0].body;
@@ -119,7 +129,7 @@ async fn replays_hold_across_a_restart() {
 #[tokio::test]
 async fn read_callbacks_are_not_recorded() {
     let app = TestApp::spawn().await;
-    let request = envelope("partner.mirroring.get_state", PARTNER_TENANT, None);
+    let request = get_partner_state(PARTNER_TENANT);
     let first = app.callback(&request).await;
     let second = app.callback(&request).await;
     assert_ne!(first.body["response_id"], second.body["response_id"], "each read is answered afresh");

@@ -17,8 +17,10 @@ use cyberapp_tenants::db::entity::tenant::{self, EnablementMethod, EnablementSta
 use sea_orm::{ActiveValue::Set, EntityTrait, TransactionTrait};
 use serde_json::{Value, json};
 
-use crate::customers::{CUSTOMER_STATE_OK, MAPPING_READ_OK, TOPOLOGY_OK};
-use crate::helpers::{PARTNER_TENANT, TestApp, TestResponse, assert_success, envelope, http_client};
+use crate::helpers::{
+    CUSTOMER_STATE_OK, MAPPING_READ_OK, PARTNER_TENANT, TOPOLOGY_OK, TestApp, TestResponse, assert_success, envelope,
+    http_client,
+};
 use cyberapp_tenants::pb::{GetMirroredCustomersRequest, ListCustomerOrganizationsRequest};
 
 const CUSTOMERS: usize = 100_000;

@@ -1,9 +1,5 @@
 //! A partner with 10,000 customers: every read works whole and paged, and a reset reaches every mapping.
-//! The benchmark (`large_partner_read_benchmark`, ignored by default) prints how long each read takes; run
-//! it with `cargo test --release --test api large_partner_read_benchmark -- --ignored --nocapture`
-//! (and with `TEST_DATABASE_URL` for PostgreSQL).
-
-use std::time::{Duration, Instant};
+//! How long those reads take is measured by `cyberapp-bench large-partner` (bench/README.md).
 
 use chrono::Utc;
 use cyberapp_tenants::db::entity::organization::{self, OrganizationKind};
@@ -11,13 +7,13 @@ use cyberapp_tenants::db::entity::tenant::{self, EnablementMethod, EnablementSta
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 
-use crate::helpers::{PARTNER_TENANT, TestApp, envelope};
+use crate::helpers::{PARTNER_TENANT, TestApp, envelope, reset_partner};
 
 const CUSTOMERS: usize = 10_000;
 const MAPPED: usize = 2_000;
 
 /// Seeds a mirrored partner whose organization holds `CUSTOMERS` customers (every tenth under a nested
-/// reseller), the first `MAPPED` of them mapped. Bulk inserts: seeding is not what is being measured.
+/// reseller), the first `MAPPED` of them mapped. Bulk inserts, so the test spends its time on the reads.
 async fn seed_large_partner(app: &TestApp) {
     app.seed_mirrored_partner(PARTNER_TENANT).await;
     let partner = app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("partner").vendor_tenant_id;
@@ -76,13 +72,11 @@ fn read(callback: &str, paging: Option<Value>) -> Value {
     request
 }
 
-async fn items(app: &TestApp, request: &Value) -> (Vec<Value>, Value, Duration) {
-    let started = Instant::now();
+async fn items(app: &TestApp, request: &Value) -> (Vec<Value>, Value) {
     let response = app.callback(request).await;
-    let elapsed = started.elapsed();
     assert_eq!(response.status, 200, "{}", response.body);
     let payload = &response.body["payload"];
-    (payload["items"].as_array().expect("items").clone(), payload["paging"].clone(), elapsed)
+    (payload["items"].as_array().expect("items").clone(), payload["paging"].clone())
 }
 
 #[tokio::test]
@@ -90,16 +84,16 @@ async fn a_partner_with_ten_thousand_customers_is_served_whole_paged_and_reset()
     let app = TestApp::spawn().await;
     seed_large_partner(&app).await;
 
-    let (topology, _, _) = items(&app, &read("topology.read", None)).await;
+    let (topology, _) = items(&app, &read("topology.read", None)).await;
     assert_eq!(topology.len(), CUSTOMERS);
-    let (mapping, _, _) = items(&app, &read("tenant_mapping.read", None)).await;
+    let (mapping, _) = items(&app, &read("tenant_mapping.read", None)).await;
     assert_eq!(mapping.len(), CUSTOMERS);
     assert_eq!(mapping.iter().filter(|item| item.get("acronis_tenant_id").is_some()).count(), MAPPED);
 
     let mut walked = Vec::new();
     let mut paging = json!({ "limit": 1000 });
     loop {
-        let (page, info, _) = items(&app, &read("tenant_mapping.read", Some(paging.clone()))).await;
+        let (page, info) = items(&app, &read("tenant_mapping.read", Some(paging.clone()))).await;
         walked.extend(page.into_iter().map(|item| item["vendor_tenant_id"].as_str().expect("id").to_owned()));
         match info["after"].as_str() {
             Some(after) => paging = json!({ "limit": 1000, "after": after }),
@@ -109,7 +103,7 @@ async fn a_partner_with_ten_thousand_customers_is_served_whole_paged_and_reset()
     let expected: Vec<String> = (0..CUSTOMERS).map(customer_id).collect();
     assert_eq!(walked, expected, "every customer exactly once, in order");
 
-    let reset = app.callback(&envelope("partner.mirroring.reset", PARTNER_TENANT, None)).await;
+    let reset = app.callback(&reset_partner(PARTNER_TENANT)).await;
     assert_eq!(reset.status, 200, "{}", reset.body);
     let remaining = tenant::Entity::find()
         .all(&app.db)
@@ -119,36 +113,4 @@ async fn a_partner_with_ten_thousand_customers_is_served_whole_paged_and_reset()
         .filter(|row| row.kind == TenantKind::Customer && row.acronis_tenant_id.is_some())
         .count();
     assert_eq!(remaining, 0, "every customer mapping removed");
-}
-
-#[tokio::test]
-#[ignore = "benchmark: prints timings; run explicitly (see the module doc)"]
-async fn large_partner_read_benchmark() {
-    let app = TestApp::spawn().await;
-    let backend =
-        if std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) { "PostgreSQL" } else { "SQLite" };
-    let seeding = Instant::now();
-    seed_large_partner(&app).await;
-    println!("\nlarge partner ({backend}, {CUSTOMERS} customers, {MAPPED} mapped), seeded in {:?}", seeding.elapsed());
-    let cases = [
-        ("topology.read, all", read("topology.read", None)),
-        ("tenant_mapping.read, all", read("tenant_mapping.read", None)),
-        ("topology.read, first page of 100", read("topology.read", Some(json!({ "limit": 100 })))),
-        (
-            "tenant_mapping.read, page of 100 at offset 9900",
-            read("tenant_mapping.read", Some(json!({ "limit": 100, "offset": 9900 }))),
-        ),
-    ];
-    println!("{:<50} {:>10} {:>10} {:>10}", "read", "items", "median", "max");
-    for (label, request) in cases {
-        let mut times = Vec::new();
-        let mut count = 0;
-        for _ in 0..7 {
-            let (page, _, elapsed) = items(&app, &request).await;
-            count = page.len();
-            times.push(elapsed);
-        }
-        times.sort_unstable();
-        println!("{label:<50} {count:>10} {:>10.1?} {:>10.1?}", times[times.len() / 2], times[times.len() - 1]);
-    }
 }

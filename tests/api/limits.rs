@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{PARTNER_TENANT, TestApp, envelope, password_auth};
+use crate::helpers::{PARTNER_TENANT, TestApp, enablement_read, enablement_write, password_auth};
 
 /// A directory login whose every check costs a full Argon2 verification (cache off).
 async fn slow_login_app(configure: impl FnOnce(&mut cyberapp_tenants::config::ServeArgs)) -> TestApp {
@@ -35,11 +35,7 @@ async fn slow_login_app(configure: impl FnOnce(&mut cyberapp_tenants::config::Se
 #[tokio::test]
 async fn a_callback_that_outlasts_the_request_timeout_gets_503_with_retry_after() {
     let app = slow_login_app(|args| args.request_timeout_ms = 1).await;
-    let write = envelope(
-        "enablement.write",
-        PARTNER_TENANT,
-        Some(json!({ "vendor_tenant_id": "msp", "acronis_tenant_id": PARTNER_TENANT })),
-    );
+    let write = enablement_write(PARTNER_TENANT, "msp", PARTNER_TENANT);
     let before = app.snapshot().await;
 
     let response = app.callback_with_headers(&write, &[password_auth("admin", "pw")]).await;
@@ -52,7 +48,7 @@ async fn a_callback_that_outlasts_the_request_timeout_gets_503_with_retry_after(
 #[tokio::test]
 async fn callbacks_beyond_the_concurrency_limit_are_shed_with_429_and_retry_after() {
     let app = slow_login_app(|args| args.max_concurrent_callbacks = 1).await;
-    let read = envelope("enablement.read", PARTNER_TENANT, None);
+    let read = enablement_read(PARTNER_TENANT);
     let login = [password_auth("admin", "pw")];
     let app_ref = &app;
     let responses =

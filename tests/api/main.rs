@@ -1,27 +1,30 @@
 //! The API test suite: the real service on loopback ports, driven as the Acronis gateway would drive it.
-//! Runs on SQLite by default and on PostgreSQL when `TEST_DATABASE_URL` is set.
+//! Runs on SQLite by default and on PostgreSQL when `TEST_DATABASE_URL` is set. One file per area; what they
+//! share lives in `helpers/`, the only module a test file imports from.
 
 // Helpers outside #[test] functions state their expectations by panicking too.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, reason = "test harness")]
 
+mod binary;
 mod customers;
+mod dev_mode;
 mod directory;
 mod enablement_methods;
 mod envelope;
-mod fake_idp;
 mod faults;
 mod grpc_auth;
+mod health;
 mod helpers;
 mod hostile_input;
 mod idempotency;
 mod large_answers;
 mod large_partner;
 mod limits;
+mod logging;
 mod metrics;
 mod mirrored_partner;
 mod nested_partners;
 mod partner_mapping;
-mod service;
 mod slow_clients;
 mod split_deployment;
 mod tenant_queries;

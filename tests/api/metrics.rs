@@ -5,8 +5,9 @@
 
 use cyberapp_tenants::pb::OrganizationKind;
 
-use crate::customers::organizations;
-use crate::helpers::{PARTNER_TENANT, TestApp, enable_partner, envelope, get_partner_state, password_auth};
+use crate::helpers::{
+    PARTNER_TENANT, TestApp, enable_partner, enablement_read, get_partner_state, organizations, password_auth,
+};
 
 async fn scrape(app: &TestApp) -> String {
     let response = crate::helpers::http_client().get(format!("{}/metrics", app.base_url)).send().await.expect("sent");
@@ -33,7 +34,7 @@ async fn metrics_expose_stable_names_and_count_callbacks_grpc_calls_caches_and_f
     assert_eq!(app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await.status, 200);
     assert_eq!(app.callback(&get_partner_state(PARTNER_TENANT)).await.status, 200);
     assert_eq!(app.callback_with_token(&get_partner_state(PARTNER_TENANT), None).await.status, 401);
-    let read = envelope("enablement.read", PARTNER_TENANT, None);
+    let read = enablement_read(PARTNER_TENANT);
     for _ in 0..2 {
         let response = app.callback_with_headers(&read, &[password_auth("admin", "pw")]).await;
         assert_eq!(response.status, 200, "{}", response.body);

@@ -5,13 +5,9 @@ use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::helpers::{
-    OTHER_TENANT, PARTNER_TENANT, TestApp, assert_success, enable_partner, envelope, fixture, get_partner_state,
-    reset_partner,
+    OTHER_TENANT, PARTNER_ENABLE_OK, PARTNER_RESET_OK, PARTNER_STATE_OK, PARTNER_TENANT, TestApp, assert_success,
+    enable_partner, envelope, fixture, get_partner_state, reset_partner,
 };
-
-const GET_STATE_OK: &str = "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.get_state.ok.v1.0";
-const ENABLE_OK: &str = "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.enable.ok.v1.0";
-const RESET_OK: &str = "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.reset.ok.v1.0";
 
 #[tokio::test]
 async fn get_state_of_an_unknown_tenant_is_disabled_and_changes_nothing() {
@@ -20,7 +16,7 @@ async fn get_state_of_an_unknown_tenant_is_disabled_and_changes_nothing() {
 
     let response = app.callback(&request).await;
 
-    let payload = assert_success(&response, &request, GET_STATE_OK);
+    let payload = assert_success(&response, &request, PARTNER_STATE_OK);
     assert_eq!(payload, Some(json!({ "state": "DISABLED" })));
     assert!(app.snapshot().await.is_empty());
 }
@@ -32,7 +28,7 @@ async fn documented_enable_request_creates_the_partner_with_a_new_vendor_tenant_
 
     let response = app.callback(&request).await;
 
-    let payload = assert_success(&response, &request, ENABLE_OK).expect("payload");
+    let payload = assert_success(&response, &request, PARTNER_ENABLE_OK).expect("payload");
     assert_eq!(payload.as_object().expect("object").len(), 3, "{payload}");
     assert_eq!(payload["state"], "ENABLED");
     assert_eq!(payload["acronis_tenant_id"], PARTNER_TENANT);
@@ -58,7 +54,7 @@ async fn documented_get_state_request_reports_an_enabled_partner() {
 
     let response = app.callback(&request).await;
 
-    assert_eq!(assert_success(&response, &request, GET_STATE_OK), Some(json!({ "state": "ENABLED" })));
+    assert_eq!(assert_success(&response, &request, PARTNER_STATE_OK), Some(json!({ "state": "ENABLED" })));
 }
 
 #[tokio::test]
@@ -70,7 +66,7 @@ async fn settings_given_at_enable_are_stored_and_returned_by_get_state() {
 
     let response = app.callback(&request).await;
 
-    let payload = assert_success(&response, &request, GET_STATE_OK);
+    let payload = assert_success(&response, &request, PARTNER_STATE_OK);
     assert_eq!(payload, Some(json!({ "state": "ENABLED", "settings": settings })));
     let stored = app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("stored").settings_json.expect("settings");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&stored).expect("json"), settings);
@@ -84,7 +80,7 @@ async fn enabling_twice_returns_the_same_vendor_tenant_id_and_keeps_one_record()
     let second = app.callback(&repeat).await;
 
     assert_eq!(first.status, 200);
-    assert_eq!(assert_success(&second, &repeat, ENABLE_OK).expect("payload")["state"], "ENABLED");
+    assert_eq!(assert_success(&second, &repeat, PARTNER_ENABLE_OK).expect("payload")["state"], "ENABLED");
     assert_eq!(first.body["payload"]["vendor_tenant_id"], second.body["payload"]["vendor_tenant_id"]);
     assert_ne!(first.body["response_id"], second.body["response_id"]);
     // A repeat that changes nothing records nothing.
@@ -101,7 +97,7 @@ async fn reset_disables_the_partner_but_keeps_its_record() {
 
     let response = app.callback(&request).await;
 
-    assert_eq!(assert_success(&response, &request, RESET_OK), None, "reset.ok has no payload");
+    assert_eq!(assert_success(&response, &request, PARTNER_RESET_OK), None, "reset.ok has no payload");
     let record = app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("record kept");
     assert_eq!(record.state, EnablementState::Disabled);
     assert_eq!(app.event_kinds().await, ["partner.enabled", "partner.disabled"]);
@@ -117,7 +113,7 @@ async fn documented_reset_request_is_answered_with_the_echoed_request_id() {
 
     let response = app.callback(&request).await;
 
-    assert_eq!(assert_success(&response, &request, RESET_OK), None);
+    assert_eq!(assert_success(&response, &request, PARTNER_RESET_OK), None);
 }
 
 #[tokio::test]
@@ -130,7 +126,7 @@ async fn re_enabling_after_reset_returns_the_same_vendor_tenant_id_and_updates_n
     request["context"]["datacenter_url"] = json!("https://us5.acronis.cloud");
     let again = app.callback(&request).await;
 
-    let payload = assert_success(&again, &request, ENABLE_OK).expect("payload");
+    let payload = assert_success(&again, &request, PARTNER_ENABLE_OK).expect("payload");
     assert_eq!(
         payload,
         json!({
@@ -155,7 +151,7 @@ async fn enabling_an_enabled_partner_with_new_settings_updates_it() {
     let request = enable_partner(PARTNER_TENANT, "Renamed", Some(json!({ "plan": "pro" })));
     let response = app.callback(&request).await;
 
-    assert_eq!(assert_success(&response, &request, ENABLE_OK).expect("payload")["state"], "ENABLED");
+    assert_eq!(assert_success(&response, &request, PARTNER_ENABLE_OK).expect("payload")["state"], "ENABLED");
     let record = app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("record");
     assert_eq!(record.name.as_deref(), Some("Renamed"));
     assert_eq!(record.settings_json.as_deref(), Some(r#"{"plan":"pro"}"#));
@@ -192,7 +188,7 @@ async fn reset_disables_every_customer_of_the_partner_and_no_other() {
     let request = reset_partner(PARTNER_TENANT);
     let response = app.callback(&request).await;
 
-    assert_eq!(assert_success(&response, &request, RESET_OK), None);
+    assert_eq!(assert_success(&response, &request, PARTNER_RESET_OK), None);
     assert_eq!(app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("partner").state, EnablementState::Disabled);
     for customer in own_customers {
         let record = app.tenant_by_acronis_id(customer).await.expect("customer kept");
@@ -211,7 +207,7 @@ async fn reset_of_an_unknown_or_disabled_partner_succeeds_and_changes_nothing() 
     let app = TestApp::spawn().await;
     let request = reset_partner(PARTNER_TENANT);
     let response = app.callback(&request).await;
-    assert_eq!(assert_success(&response, &request, RESET_OK), None);
+    assert_eq!(assert_success(&response, &request, PARTNER_RESET_OK), None);
     assert!(app.snapshot().await.is_empty());
 
     app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await;
@@ -219,7 +215,7 @@ async fn reset_of_an_unknown_or_disabled_partner_succeeds_and_changes_nothing() 
     let before = app.snapshot().await;
     let repeat = reset_partner(PARTNER_TENANT);
     let again = app.callback(&repeat).await;
-    assert_eq!(assert_success(&again, &repeat, RESET_OK), None);
+    assert_eq!(assert_success(&again, &repeat, PARTNER_RESET_OK), None);
     assert_eq!(app.snapshot().await, before);
 }
 
@@ -245,7 +241,7 @@ async fn tenant_ids_in_upper_case_name_the_same_tenant() {
 
     let response = app.callback(&request).await;
 
-    let payload = assert_success(&response, &request, ENABLE_OK).expect("payload");
+    let payload = assert_success(&response, &request, PARTNER_ENABLE_OK).expect("payload");
     assert_eq!(payload["acronis_tenant_id"], PARTNER_TENANT);
     assert!(app.tenant_by_acronis_id(PARTNER_TENANT).await.is_some(), "stored in lower case");
     let state = app.callback(&get_partner_state(PARTNER_TENANT)).await;
@@ -294,5 +290,21 @@ async fn mirroring_callbacks_under_the_v1_base_are_dispatched_too() {
 
     let response = app.callback(&request).await;
 
-    assert_eq!(assert_success(&response, &request, GET_STATE_OK), Some(json!({ "state": "DISABLED" })));
+    assert_eq!(assert_success(&response, &request, PARTNER_STATE_OK), Some(json!({ "state": "DISABLED" })));
+}
+
+#[tokio::test]
+async fn concurrent_first_enables_of_one_partner_agree_on_one_vendor_tenant_id() {
+    let app = TestApp::spawn().await;
+    let app = &app;
+    let requests = (0..16).map(|_| async move { app.callback(&enable_partner(PARTNER_TENANT, "Partner", None)).await });
+    let responses = futures::future::join_all(requests).await;
+    let ids: std::collections::HashSet<String> = responses
+        .iter()
+        .map(|response| {
+            assert_eq!(response.status, 200, "{}", response.body);
+            response.body["payload"]["vendor_tenant_id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
 }

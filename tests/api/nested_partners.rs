@@ -9,8 +9,11 @@ use cyberapp_tenants::pb::{DeleteOrganizationRequest, OrganizationKind, UpsertOr
 use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::{Value, json};
 
-use crate::customers::{C1, C2, C3, MAPPING_READ_OK, NO_CONTENT, TOPOLOGY_OK, mapping_write, organizations, set_state};
-use crate::helpers::{OTHER_TENANT, PARTNER_TENANT, TestApp, assert_success, enable_partner, envelope, password_auth};
+use crate::helpers::{
+    C1, C2, C3, MAPPING_READ_OK, NO_CONTENT, OTHER_TENANT, PARTNER_ENABLE_OK, PARTNER_RESET_OK, PARTNER_TENANT,
+    TOPOLOGY_OK, TestApp, assert_success, enable_partner, enablement_reset, enablement_write, envelope, organizations,
+    password_auth, reset_partner, set_customer_state, tenant_mapping_write,
+};
 
 /// The distributor's Acronis tenant (the parent partner).
 const P1: &str = PARTNER_TENANT;
@@ -19,9 +22,6 @@ const P2: &str = OTHER_TENANT;
 /// Mirrored customers of the distributor and of the reseller (not directory organizations).
 const M1: &str = "3c1f6a0e-5d0b-4c9e-9a57-0e6f1b2c3d41";
 const M2: &str = "3c1f6a0e-5d0b-4c9e-9a57-0e6f1b2c3d42";
-
-const MIRRORING_ENABLE_OK: &str = "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.enable.ok.v1.0";
-const MIRRORING_RESET_OK: &str = "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.reset.ok.v1.0";
 
 /// How a partner enabled the CyberApp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +71,7 @@ async fn enable(
         Method::Mapped => {
             organizations(app, &[(organization, OrganizationKind::Partner, parent)]).await;
             app.set_password(&format!("admin@{organization}"), organization, "pw").await;
-            let write = envelope(
-                "enablement.write",
-                tenant,
-                Some(json!({ "vendor_tenant_id": organization, "acronis_tenant_id": tenant })),
-            );
+            let write = enablement_write(tenant, organization, tenant);
             let response =
                 app.callback_with_headers(&write, &[password_auth(&format!("admin@{organization}"), "pw")]).await;
             assert_eq!(assert_success(&response, &write, NO_CONTENT), None);
@@ -84,7 +80,7 @@ async fn enable(
         Method::Mirrored => {
             let request = enable_partner(tenant, organization, None);
             let response = app.callback(&request).await;
-            let payload = assert_success(&response, &request, MIRRORING_ENABLE_OK).expect("payload");
+            let payload = assert_success(&response, &request, PARTNER_ENABLE_OK).expect("payload");
             let id = payload["vendor_tenant_id"].as_str().expect("vendor tenant id").to_owned();
             if parent.is_some() {
                 app.grpc()
@@ -138,15 +134,18 @@ async fn nested(app: &TestApp, parent: Method, child: Method) -> Nested {
 
 /// `tenant_mapping.write` of `modified` by `partner`, which must succeed.
 async fn map(app: &TestApp, partner: &Partner, modified: Value) {
-    let request = mapping_write(partner.tenant, modified);
+    let request = tenant_mapping_write(partner.tenant, modified);
     let response = app.callback(&request).await;
     assert_eq!(assert_success(&response, &request, NO_CONTENT), None);
 }
 
 /// Enables the mirrored customer `acronis` under `partner`.
 async fn mirror(app: &TestApp, partner: &Partner, acronis: &str) {
-    let request =
-        set_state(partner.tenant, json!([{ "acronis_tenant_id": acronis, "acronis_tenant_name": "M" }]), json!([]));
+    let request = set_customer_state(
+        partner.tenant,
+        json!([{ "acronis_tenant_id": acronis, "acronis_tenant_name": "M" }]),
+        json!([]),
+    );
     assert_eq!(app.callback(&request).await.status, 200);
 }
 
@@ -154,15 +153,15 @@ async fn mirror(app: &TestApp, partner: &Partner, acronis: &str) {
 async fn reset(app: &TestApp, partner: &Partner) {
     match partner.method {
         Method::Mapped => {
-            let request = envelope("enablement.reset", partner.tenant, None);
+            let request = enablement_reset(partner.tenant);
             let auth = password_auth(&format!("admin@{}", partner.organization), "pw");
             let response = app.callback_with_headers(&request, &[auth]).await;
             assert_eq!(assert_success(&response, &request, NO_CONTENT), None);
         }
         Method::Mirrored => {
-            let request = envelope("partner.mirroring.reset", partner.tenant, None);
+            let request = reset_partner(partner.tenant);
             let response = app.callback(&request).await;
-            assert_eq!(assert_success(&response, &request, MIRRORING_RESET_OK), None);
+            assert_eq!(assert_success(&response, &request, PARTNER_RESET_OK), None);
         }
     }
 }
@@ -223,7 +222,7 @@ async fn child_not_yet_enabled(app: &TestApp, parent: Method) -> Partner {
 /// `tenant_mapping.write` of `modified` by `partner`, which must be refused with 403 and change nothing.
 async fn refused(app: &TestApp, partner: &Partner, modified: Value) {
     let before = app.snapshot().await;
-    let response = app.callback(&mapping_write(partner.tenant, modified.clone())).await;
+    let response = app.callback(&tenant_mapping_write(partner.tenant, modified.clone())).await;
     response.assert_error(403);
     assert_eq!(app.snapshot().await, before, "{modified} changed nothing");
 }
@@ -571,7 +570,7 @@ async fn re_enabling_a_nested_mirrored_partner_keeps_its_organization_where_it_i
     // A re-enable (or a new name or settings) re-sends partner.mirroring.enable.
     let request = enable_partner(child.tenant, "Renamed reseller", Some(json!({ "plan": "pro" })));
     let response = app.callback(&request).await;
-    assert_success(&response, &request, MIRRORING_ENABLE_OK).expect("payload");
+    assert_success(&response, &request, PARTNER_ENABLE_OK).expect("payload");
     let moved = organization::Entity::find_by_id(child.organization.clone()).one(&app.db).await.expect("query");
     let moved = moved.expect("the reseller's organization");
     assert_eq!(moved.parent_id.as_deref(), Some(parent.organization.as_str()), "still under the distributor");

@@ -7,10 +7,10 @@ use cyberapp_tenants::db::entity::tenant::{EnablementMethod, EnablementState, Te
 use cyberapp_tenants::pb::{OrganizationKind, SetCredentialsRequest, UpsertOrganizationRequest};
 use serde_json::{Value, json};
 
-use crate::helpers::{OTHER_TENANT, PARTNER_TENANT, TestApp, assert_success, cyberapp_auth, envelope, password_auth};
-
-const READ_OK: &str = "cti.a.p.acgw.response.v1.0~a.p.enablement.read.ok.v1.0";
-const NO_CONTENT: &str = "cti.a.p.acgw.response.v1.0~a.p.success_no_content.v1.0";
+use crate::helpers::{
+    ENABLEMENT_READ_OK, NO_CONTENT, OTHER_TENANT, PARTNER_TENANT, TestApp, assert_success, cyberapp_auth,
+    enablement_read, enablement_reset, enablement_write, envelope, password_auth,
+};
 
 /// acme-msp (partner) ⊃ acme-sub (partner) ⊃ acme-c2 (customer); acme-msp ⊃ acme-c1 (customer);
 /// other-msp (partner) ⊃ other-c1 (customer). Logins: admin@acme, admin@other, user@c1 (a customer's).
@@ -52,19 +52,15 @@ fn acme() -> Vec<(&'static str, String)> {
 }
 
 fn read(tenant: &str) -> Value {
-    envelope("enablement.read", tenant, None)
+    enablement_read(tenant)
 }
 
 fn write(tenant: &str, vendor_tenant_id: &str) -> Value {
-    envelope(
-        "enablement.write",
-        tenant,
-        Some(json!({ "vendor_tenant_id": vendor_tenant_id, "acronis_tenant_id": tenant })),
-    )
+    enablement_write(tenant, vendor_tenant_id, tenant)
 }
 
 fn reset(tenant: &str) -> Value {
-    envelope("enablement.reset", tenant, None)
+    enablement_reset(tenant)
 }
 
 async fn mapped_app() -> TestApp {
@@ -81,7 +77,10 @@ async fn read_of_an_unmapped_partner_returns_its_organization_without_an_acronis
 
     let response = app.callback_with_headers(&request, &acme()).await;
 
-    assert_eq!(assert_success(&response, &request, READ_OK), Some(json!({ "vendor_tenant_id": "acme-msp" })));
+    assert_eq!(
+        assert_success(&response, &request, ENABLEMENT_READ_OK),
+        Some(json!({ "vendor_tenant_id": "acme-msp" }))
+    );
     assert_eq!(app.snapshot().await, before, "read changes nothing");
 }
 
@@ -105,7 +104,7 @@ async fn write_maps_the_organization_and_read_then_reports_the_acronis_tenant() 
     let read_request = read(PARTNER_TENANT);
     let read_response = app.callback_with_headers(&read_request, &acme()).await;
     assert_eq!(
-        assert_success(&read_response, &read_request, READ_OK),
+        assert_success(&read_response, &read_request, ENABLEMENT_READ_OK),
         Some(json!({ "vendor_tenant_id": "acme-msp", "acronis_tenant_id": PARTNER_TENANT }))
     );
 }
@@ -255,7 +254,10 @@ async fn reset_removes_the_partner_mapping_and_the_customer_mappings_it_made() {
 
     let read_request = read(PARTNER_TENANT);
     let read_response = app.callback_with_headers(&read_request, &acme()).await;
-    assert_eq!(assert_success(&read_response, &read_request, READ_OK), Some(json!({ "vendor_tenant_id": "acme-msp" })));
+    assert_eq!(
+        assert_success(&read_response, &read_request, ENABLEMENT_READ_OK),
+        Some(json!({ "vendor_tenant_id": "acme-msp" }))
+    );
     // And the organization can be enabled again, even for another tenant.
     let again = app.callback_with_headers(&write(OTHER_TENANT, "acme-msp"), &acme()).await;
     assert_eq!(again.status, 200, "{}", again.body);
@@ -469,7 +471,7 @@ async fn deleting_a_mapped_partner_organization_disables_its_customers() {
         app.callback_with_headers(&write(PARTNER_TENANT, "solo"), &[password_auth("solo", "pw")]).await.status,
         200
     );
-    let customers = crate::customers::set_state(
+    let customers = crate::helpers::set_customer_state(
         PARTNER_TENANT,
         json!([{ "acronis_tenant_id": OTHER_TENANT, "acronis_tenant_name": "Customer" }]),
         json!([]),

@@ -14,10 +14,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::helpers::{PARTNER_TENANT, TestApp, TestResponse, assert_success, enable_partner, get_partner_state};
-
-const ENABLE_OK: &str = "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.enable.ok.v1.0";
-const GET_STATE_OK: &str = "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.get_state.ok.v1.0";
+use crate::helpers::{
+    PARTNER_ENABLE_OK, PARTNER_STATE_OK, PARTNER_TENANT, TestApp, TestResponse, assert_success, enable_partner,
+    get_partner_state,
+};
 
 /// The refusal of a body that arrives too slowly (`gateway::callback::read_body`).
 const TOO_SLOW: &str = "The request body did not arrive in time.";
@@ -62,7 +62,7 @@ async fn six_hundred_slow_connections_without_a_token_do_not_crowd_out_a_genuine
     let refusals = futures::future::join_all(tokenless.iter_mut().map(|stream| read_response(stream, PATIENCE)));
     let ((response, took), refusals) = tokio::join!(genuine, refusals);
 
-    assert_success(&response, &request, ENABLE_OK);
+    assert_success(&response, &request, PARTNER_ENABLE_OK);
     assert!(took < Duration::from_secs(2), "the genuine callback took {took:?}");
     let partner = app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("the genuine callback was applied");
     assert_eq!(partner.state, EnablementState::Enabled);
@@ -116,7 +116,7 @@ async fn a_body_that_trickles_with_a_valid_token_is_refused_and_frees_its_slot()
     .await;
     // A first callback fetches the IdP's keys, so that the slow one takes its slot without waiting on them.
     let warm_up = get_partner_state(PARTNER_TENANT);
-    assert_success(&app.callback(&warm_up).await, &warm_up, GET_STATE_OK);
+    assert_success(&app.callback(&warm_up).await, &warm_up, PARTNER_STATE_OK);
     let before = app.snapshot().await;
 
     let mut slow = connect(&app).await;
@@ -143,7 +143,7 @@ async fn a_body_that_trickles_with_a_valid_token_is_refused_and_frees_its_slot()
 
     let request = enable_partner(PARTNER_TENANT, "P", None);
     let response = app.callback(&request).await;
-    assert_success(&response, &request, ENABLE_OK);
+    assert_success(&response, &request, PARTNER_ENABLE_OK);
     assert_eq!(app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("applied").state, EnablementState::Enabled);
 }
 
@@ -169,7 +169,7 @@ async fn a_body_sent_at_a_steady_rate_above_the_minimum_is_served() {
     let took = started.elapsed();
     let response = read_response(&mut stream, PATIENCE).await;
 
-    assert_success(&response, &request, ENABLE_OK);
+    assert_success(&response, &request, PARTNER_ENABLE_OK);
     assert!(took > BODY_GRACE, "the upload took only {took:?}, within the grace: the rate rule was not exercised");
     assert_eq!(app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("applied").state, EnablementState::Enabled);
     assert_eq!(app.event_kinds().await, ["partner.enabled"]);

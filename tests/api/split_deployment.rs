@@ -6,8 +6,7 @@ use cyberapp_tenants::config::ServiceRole;
 use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
 use cyberapp_tenants::pb::{EnablementState, GetTenantRequest, get_tenant_request::Id};
 
-use crate::helpers::{PARTNER_TENANT, TestDatabase, enable_partner, http_client, serve_args};
-use crate::service::{Service, free_port};
+use crate::helpers::{PARTNER_TENANT, Service, TestDatabase, enable_partner, free_port, http_client, serve_args};
 
 const TOKEN: &str = "split-deployment-token";
 

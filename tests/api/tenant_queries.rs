@@ -1,17 +1,19 @@
-//! `GetTenant`, `ListPartners` and `ListCustomers`: what vendor services read, with filters, pages that stay
-//! correct while data changes, and clear errors for bad requests.
+//! The TenantService over real gRPC: `GetTenant`, `ListPartners` and `ListCustomers` (what vendor services
+//! read, with filters, pages that stay correct while data changes), and clear status codes for bad requests.
 
 use std::collections::BTreeSet;
 
 use cyberapp_tenants::pb::{
-    EnablementMethod, EnablementState, GetTenantRequest, ListCustomersRequest, ListPartnersRequest, Tenant, TenantKind,
-    get_tenant_request::Id,
+    EnableMirroredPartnerRequest, EnablementMethod, EnablementState, GetMirroredPartnerStateRequest, GetTenantRequest,
+    ListCustomersRequest, ListPartnersRequest, Tenant, TenantKind, get_tenant_request::Id,
 };
 use serde_json::{Value, json};
 use tonic::Code;
 
-use crate::customers::{C1, C2, C3, set_state};
-use crate::helpers::{OTHER_TENANT, PARTNER_TENANT, TestApp, enable_partner, reset_partner};
+use crate::helpers::{
+    C1, C2, C3, OTHER_TENANT, PARTNER_TENANT, TestApp, enable_partner, next_events, reset_partner, set_customer_state,
+    watch,
+};
 
 async fn ok(app: &TestApp, body: &Value) -> Value {
     let response = app.callback(body).await;
@@ -70,8 +72,15 @@ async fn get_tenant_finds_a_record_by_either_id_with_every_field() {
     assert!(created.seconds > 1_700_000_000, "{created:?}");
     assert!(by_acronis.updated_at.is_some());
 
-    ok(&app, &set_state(PARTNER_TENANT, json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]), json!([])))
-        .await;
+    ok(
+        &app,
+        &set_customer_state(
+            PARTNER_TENANT,
+            json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]),
+            json!([]),
+        ),
+    )
+    .await;
     let customer = get(&app, Id::AcronisTenantId(C1.into())).await.expect("customer");
     assert_eq!(customer.kind(), TenantKind::Customer);
     assert_eq!(customer.partner_acronis_tenant_id.as_deref(), Some(PARTNER_TENANT));
@@ -152,10 +161,17 @@ async fn list_customers_filters_by_partner_state_and_method() {
     ok(&app, &enable_partner(PARTNER_TENANT, "Partner", None)).await;
     ok(&app, &enable_partner(OTHER_TENANT, "Other", None)).await;
     let both = json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }, { "acronis_tenant_id": C2, "acronis_tenant_name": "Two" }]);
-    ok(&app, &set_state(PARTNER_TENANT, both, json!([]))).await;
-    ok(&app, &set_state(OTHER_TENANT, json!([{ "acronis_tenant_id": C3, "acronis_tenant_name": "Three" }]), json!([])))
-        .await;
-    ok(&app, &set_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C2 }]))).await;
+    ok(&app, &set_customer_state(PARTNER_TENANT, both, json!([]))).await;
+    ok(
+        &app,
+        &set_customer_state(
+            OTHER_TENANT,
+            json!([{ "acronis_tenant_id": C3, "acronis_tenant_name": "Three" }]),
+            json!([]),
+        ),
+    )
+    .await;
+    ok(&app, &set_customer_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C2 }]))).await;
 
     let list = |request: ListCustomersRequest| {
         let app = &app;
@@ -183,8 +199,8 @@ async fn lists_return_the_event_cursor_to_watch_from_after_a_resync() {
     let app = TestApp::spawn().await;
     ok(&app, &enable_partner(PARTNER_TENANT, "Partner", None)).await;
     // Its two events (partner and directory organization) are sequenced right after the commit.
-    let mut stream = crate::watch_events::watch(&app, Some(0)).await;
-    crate::watch_events::next_events(&mut stream, 2).await;
+    let mut stream = watch(&app, Some(0)).await;
+    next_events(&mut stream, 2).await;
 
     let partners = app.grpc().await.list_partners(ListPartnersRequest::default()).await.expect("listed");
     assert_eq!(partners.get_ref().event_cursor, 2);
@@ -220,5 +236,49 @@ async fn list_requests_with_bad_filters_or_tokens_are_refused() {
     // A page size above the maximum is served at the maximum, not refused.
     let huge = ListPartnersRequest { page_size: u32::MAX, ..Default::default() };
     assert_eq!(grpc.list_partners(huge).await.expect("capped").get_ref().partners.len(), 1);
+    assert_eq!(app.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn the_tenant_service_answers_over_grpc_with_proper_status_codes() {
+    let app = TestApp::spawn().await;
+    let mut client = app.grpc().await;
+
+    let enabled = client
+        .enable_mirrored_partner(EnableMirroredPartnerRequest {
+            acronis_tenant_id: PARTNER_TENANT.into(),
+            name: "Partner".into(),
+            settings_json: Some(r#"{"a":1}"#.into()),
+            datacenter_url: None,
+        })
+        .await
+        .expect("enabled")
+        .into_inner();
+    assert_eq!(enabled.acronis_tenant_id, PARTNER_TENANT);
+    let state = client
+        .get_mirrored_partner_state(GetMirroredPartnerStateRequest { acronis_tenant_id: PARTNER_TENANT.into() })
+        .await
+        .expect("state")
+        .into_inner();
+    assert_eq!(state.settings_json.as_deref(), Some(r#"{"a":1}"#));
+
+    let before = app.snapshot().await;
+    let bad_id = client
+        .get_mirrored_partner_state(GetMirroredPartnerStateRequest { acronis_tenant_id: "nope".into() })
+        .await
+        .expect_err("invalid id");
+    assert_eq!(bad_id.code(), Code::InvalidArgument);
+    for (name, settings) in [("", None), ("P", Some("[1]".to_owned())), ("P", Some("{".to_owned()))] {
+        let refused = client
+            .enable_mirrored_partner(EnableMirroredPartnerRequest {
+                acronis_tenant_id: PARTNER_TENANT.into(),
+                name: name.into(),
+                settings_json: settings.clone(),
+                datacenter_url: None,
+            })
+            .await
+            .expect_err("invalid enable");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{name:?} {settings:?}");
+    }
     assert_eq!(app.snapshot().await, before);
 }

@@ -7,9 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::fake_idp::{TestKey, unix_now};
 use crate::helpers::{
-    ENDPOINT_ID, PARTNER_TENANT, TestApp, enable_partner, get_partner_state, reset_partner, token_for,
+    ENDPOINT_ID, PARTNER_TENANT, TestApp, TestKey, enable_partner, get_partner_state, reset_partner, token_for,
+    unix_now,
 };
 
 /// Sends a state-changing callback (`reset` of an enabled partner) with `authorization` and asserts it is

@@ -10,24 +10,9 @@ use cyberapp_tenants::pb::{
 use serde_json::json;
 use tonic::{Code, Streaming};
 
-use crate::customers::{C1, C2, set_state};
-use crate::helpers::{PARTNER_TENANT, TestApp, enable_partner, reset_partner};
-
-/// Opens a stream of the events after `after` (from now on for `None`).
-pub async fn watch(app: &TestApp, after: Option<u64>) -> Streaming<Event> {
-    app.grpc().await.watch_events(WatchEventsRequest { after_cursor: after }).await.expect("stream opens").into_inner()
-}
-
-/// The next `count` events; fails if they do not arrive within a few seconds.
-pub async fn next_events(stream: &mut Streaming<Event>, count: usize) -> Vec<Event> {
-    let mut events = Vec::with_capacity(count);
-    while events.len() < count {
-        let next = tokio::time::timeout(Duration::from_secs(10), stream.message()).await;
-        let event = next.expect("event arrives in time").expect("stream healthy").expect("stream still open");
-        events.push(event);
-    }
-    events
-}
+use crate::helpers::{
+    C1, C2, PARTNER_TENANT, TestApp, enable_partner, next_events, reset_partner, set_customer_state, watch,
+};
 
 /// Asserts that nothing more arrives for a while.
 async fn assert_quiet(stream: &mut Streaming<Event>) {
@@ -66,7 +51,7 @@ async fn changes_from_callbacks_and_admin_rpcs_arrive_in_order_with_consecutive_
         })
         .await
         .expect("upserted");
-    let enable_customers = set_state(
+    let enable_customers = set_customer_state(
         PARTNER_TENANT,
         json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }, { "acronis_tenant_id": C2, "acronis_tenant_name": "Two" }]),
         json!([]),
@@ -135,7 +120,11 @@ async fn resuming_after_a_restart_misses_nothing_and_repeats_nothing() {
     ok(&first, &enable_partner(PARTNER_TENANT, "Partner", None)).await;
     ok(
         &first,
-        &set_state(PARTNER_TENANT, json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]), json!([])),
+        &set_customer_state(
+            PARTNER_TENANT,
+            json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "One" }]),
+            json!([]),
+        ),
     )
     .await;
     let mut stream = watch(&first, Some(0)).await;
@@ -145,7 +134,7 @@ async fn resuming_after_a_restart_misses_nothing_and_repeats_nothing() {
 
     // Changes made while the consumer is away, by the restarted service.
     let restarted = TestApp::spawn_on(&first.database_url).await;
-    ok(&restarted, &set_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C1 }]))).await;
+    ok(&restarted, &set_customer_state(PARTNER_TENANT, json!([]), json!([{ "acronis_tenant_id": C1 }]))).await;
     ok(&restarted, &reset_partner(PARTNER_TENANT)).await;
 
     let mut resumed = watch(&restarted, Some(last)).await;

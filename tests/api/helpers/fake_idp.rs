@@ -24,16 +24,16 @@ pub struct TestKey {
 
 impl TestKey {
     pub fn primary() -> Self {
-        Self { kid: "test-key-primary".into(), pem: include_str!("../fixtures/keys/idp-primary.pem") }
+        Self { kid: "test-key-primary".into(), pem: include_str!("../../fixtures/keys/idp-primary.pem") }
     }
 
     pub fn rotated() -> Self {
-        Self { kid: "test-key-rotated".into(), pem: include_str!("../fixtures/keys/idp-rotated.pem") }
+        Self { kid: "test-key-rotated".into(), pem: include_str!("../../fixtures/keys/idp-rotated.pem") }
     }
 
     /// A 1024-bit key: too short to trust.
     pub fn weak() -> Self {
-        Self { kid: "test-key-weak-1024".into(), pem: include_str!("../fixtures/keys/idp-weak-1024.pem") }
+        Self { kid: "test-key-weak-1024".into(), pem: include_str!("../../fixtures/keys/idp-weak-1024.pem") }
     }
 
     fn private(&self) -> RsaPrivateKey {

@@ -1,8 +1,6 @@
-//! The test harness: a real `App` on loopback ports (port 0) over a fresh database per test, a fake Acronis
-//! IdP, and one helper per kind of request.
-//!
-//! The database is a temporary SQLite file, or, when `TEST_DATABASE_URL` names a PostgreSQL server, a new
-//! database created on it for this test and dropped afterwards.
+//! The service in the test process: a real `App` on loopback ports (port 0) over a database of its own,
+//! trusting the fake IdP, with one method per kind of request (HTTP callbacks, gRPC, health) and direct
+//! database access for seeding and for asserting the state afterwards.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,16 +11,13 @@ use cyberapp_tenants::config::{AcgwArgs, CredentialArgs, DatabaseArgs, GrpcAuthA
 use cyberapp_tenants::db::entity::tenant::{EnablementMethod, EnablementState, TenantKind};
 use cyberapp_tenants::db::entity::{tenant, tenant_event};
 use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
+use cyberapp_tenants::pb::{Event, OrganizationKind, UpsertOrganizationRequest, WatchEventsRequest};
 use sea_orm::{Database, DatabaseConnection, EntityTrait, QueryOrder};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+use tonic::Streaming;
 
-use crate::fake_idp::{FakeIdp, TestKey};
-
-/// The endpoint the test CyberApp is registered under; valid tokens are scoped to it.
-pub const ENDPOINT_ID: &str = "cti.a.p.acgw.endpoint.v1.1~yury_partner1_864.mirroring_test.endpoint.v1.1";
-pub const PARTNER_TENANT: &str = "999d63d2-831e-40b9-aaab-16f919a483d0";
-pub const OTHER_TENANT: &str = "9ae2aada-2342-4fc0-8d92-007b597a7d9c";
+use super::{ENDPOINT_ID, FakeIdp, TestDatabase, TestKey};
 
 pub struct TestApp {
     pub base_url: String,
@@ -119,7 +114,7 @@ impl TestApp {
     /// Starts another app on an existing database (a restart, or a second replica); the database stays
     /// owned by whoever created it.
     pub async fn spawn_on(database_url: &str) -> Self {
-        let shared = TestDatabase { url: database_url.to_owned(), postgres: None, _sqlite_dir: None };
+        let shared = TestDatabase::shared(database_url);
         Self::start(shared, |_| {}).await
     }
 
@@ -330,6 +325,37 @@ pub fn token_for(claims: &Value) -> String {
     key.sign(&key.kid, claims)
 }
 
+/// Creates organizations over gRPC: `(id, kind, parent)`, each named `"<id> name"`.
+pub async fn organizations(app: &TestApp, entries: &[(&str, OrganizationKind, Option<&str>)]) {
+    let mut grpc = app.grpc().await;
+    for (id, kind, parent) in entries {
+        grpc.upsert_organization(UpsertOrganizationRequest {
+            id: (*id).into(),
+            name: format!("{id} name"),
+            kind: (*kind).into(),
+            parent_id: parent.map(Into::into),
+        })
+        .await
+        .expect("organization");
+    }
+}
+
+/// Opens a stream of the events after `after` (from now on for `None`).
+pub async fn watch(app: &TestApp, after: Option<u64>) -> Streaming<Event> {
+    app.grpc().await.watch_events(WatchEventsRequest { after_cursor: after }).await.expect("stream opens").into_inner()
+}
+
+/// The next `count` events; fails if they do not arrive within a few seconds.
+pub async fn next_events(stream: &mut Streaming<Event>, count: usize) -> Vec<Event> {
+    let mut events = Vec::with_capacity(count);
+    while events.len() < count {
+        let next = tokio::time::timeout(Duration::from_secs(10), stream.message()).await;
+        let event = next.expect("event arrives in time").expect("stream healthy").expect("stream still open");
+        events.push(event);
+    }
+    events
+}
+
 async fn into_test_response(response: reqwest::Response) -> TestResponse {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
@@ -341,137 +367,4 @@ async fn into_test_response(response: reqwest::Response) -> TestResponse {
             .unwrap_or_else(|_| panic!("body is not JSON: {}", String::from_utf8_lossy(&bytes)))
     };
     TestResponse { status, headers, body }
-}
-
-/// A request envelope for `callback` (the entity part, e.g. `partner.mirroring.enable`) from `tenant_id`.
-pub fn envelope(callback: &str, tenant_id: &str, payload: Option<Value>) -> Value {
-    let (callback_base, request_base) = if callback.contains("mirroring") {
-        ("cti.a.p.acgw.callback.v2.0", "cti.a.p.acgw.request.v1.1")
-    } else {
-        ("cti.a.p.acgw.callback.v1.0", "cti.a.p.acgw.request.v1.0")
-    };
-    let mut body = json!({
-        "type": format!("{request_base}~a.p.{callback}.v1.0"),
-        "request_id": uuid::Uuid::new_v4().to_string(),
-        "created_at": "0001-01-01T00:00:00Z",
-        "context": {
-            "callback_id": format!("{callback_base}~a.p.{callback}.v1.0"),
-            "endpoint_id": ENDPOINT_ID,
-            "tenant_id": tenant_id,
-            "datacenter_url": "https://eu8.acronis.cloud",
-        },
-    });
-    if let Some(payload) = payload {
-        body["payload"] = payload;
-    }
-    body
-}
-
-pub fn enable_partner(tenant_id: &str, name: &str, settings: Option<Value>) -> Value {
-    let mut payload = json!({ "acronis_tenant_id": tenant_id, "acronis_tenant_name": name });
-    if let Some(settings) = settings {
-        payload["settings"] = settings;
-    }
-    envelope("partner.mirroring.enable", tenant_id, Some(payload))
-}
-
-pub fn get_partner_state(tenant_id: &str) -> Value {
-    envelope("partner.mirroring.get_state", tenant_id, None)
-}
-
-pub fn reset_partner(tenant_id: &str) -> Value {
-    envelope("partner.mirroring.reset", tenant_id, None)
-}
-
-/// Loads a protocol example body from `tests/fixtures/`.
-pub fn fixture(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture json")
-}
-
-/// Asserts the contract's success shape for `response_type`, echoing `request`'s id; returns the payload.
-pub fn assert_success(response: &TestResponse, request: &Value, response_type: &str) -> Option<Value> {
-    assert_eq!(response.status, 200, "unexpected status; body: {}", response.body);
-    assert!(response.headers["content-type"].to_str().expect("ascii").starts_with("application/json"));
-    let object = response.body.as_object().expect("object body");
-    assert_eq!(object["type"], response_type);
-    assert_eq!(object["request_id"], request["request_id"]);
-    let response_id = object["response_id"].as_str().expect("response_id");
-    assert!(uuid::Uuid::try_parse(response_id).is_ok());
-    assert_ne!(response_id, request["request_id"].as_str().expect("request_id"));
-    for key in object.keys() {
-        assert!(["type", "request_id", "response_id", "payload"].contains(&key.as_str()), "unexpected key {key}");
-    }
-    assert_no_nulls(&response.body);
-    object.get("payload").cloned()
-}
-
-/// Optional keys are left out, never sent as `null`.
-fn assert_no_nulls(value: &Value) {
-    match value {
-        Value::Null => panic!("null in response"),
-        Value::Array(items) => items.iter().for_each(assert_no_nulls),
-        Value::Object(map) => map.values().for_each(assert_no_nulls),
-        _ => {}
-    }
-}
-
-/// A database of its own for one test.
-pub struct TestDatabase {
-    pub url: String,
-    postgres: Option<(String, String)>,
-    _sqlite_dir: Option<tempfile::TempDir>,
-}
-
-impl TestDatabase {
-    pub async fn create() -> Self {
-        match std::env::var("TEST_DATABASE_URL") {
-            Ok(admin_url) if !admin_url.is_empty() => Self::create_postgres(admin_url).await,
-            _ => {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("tenants.db").display());
-                Self { url, postgres: None, _sqlite_dir: Some(dir) }
-            }
-        }
-    }
-
-    async fn create_postgres(admin_url: String) -> Self {
-        use sea_orm::ConnectionTrait as _;
-        let name = format!("cyberapp_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(&admin_url).await.expect("TEST_DATABASE_URL reachable");
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
-        admin.close().await.expect("close");
-        let mut url = reqwest::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
-        url.set_path(&name);
-        Self { url: url.to_string(), postgres: Some((admin_url, name)), _sqlite_dir: None }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let Some((admin_url, name)) = self.postgres.take() else { return };
-        // Drop runs inside the test's runtime; a thread with its own runtime may block on the cleanup.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async {
-                use sea_orm::ConnectionTrait as _;
-                if let Ok(admin) = Database::connect(&admin_url).await {
-                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                    let _ = admin.close().await;
-                }
-            });
-        });
-        let _ = cleanup.join();
-    }
-}
-
-/// The `X-CyberApp-Auth` header for `identity` and a secrets object (base64 of `identity:secrets`).
-pub fn cyberapp_auth(identity: &str, secrets: &Value) -> (&'static str, String) {
-    use base64::Engine as _;
-    ("x-cyberapp-auth", base64::engine::general_purpose::STANDARD.encode(format!("{identity}:{secrets}")))
-}
-
-/// The `X-CyberApp-Auth` header for `identity` with `{"password": password}`.
-pub fn password_auth(identity: &str, password: &str) -> (&'static str, String) {
-    cyberapp_auth(identity, &json!({ "password": password }))
 }
