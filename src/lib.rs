@@ -16,8 +16,6 @@ pub mod devmode;
 pub mod directory_file;
 pub mod gateway;
 pub mod grpc;
-pub mod grpc_auth;
-pub mod grpc_metrics;
 pub mod metrics;
 pub mod telemetry;
 pub mod tenant;
