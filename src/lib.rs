@@ -12,7 +12,6 @@ pub mod app;
 pub mod canonical_json;
 pub mod config;
 pub mod db;
-pub mod devmode;
 pub mod directory_file;
 pub mod gateway;
 pub mod grpc;

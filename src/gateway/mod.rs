@@ -8,6 +8,7 @@ mod callback;
 mod callbacks;
 pub mod credentials;
 pub mod cti;
+pub mod devmode;
 pub mod envelope;
 pub mod error;
 mod health;
