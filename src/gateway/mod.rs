@@ -6,6 +6,7 @@
 pub mod auth;
 mod callback;
 mod callbacks;
+mod convert;
 pub mod credentials;
 pub mod cti;
 pub mod devmode;
@@ -15,7 +16,7 @@ mod health;
 mod idempotency;
 pub mod jwks;
 pub mod jwt_crypto;
-mod paging;
+pub mod payloads;
 mod token_cache;
 
 use std::sync::Arc;
