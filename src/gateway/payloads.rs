@@ -111,8 +111,13 @@ pub enum Paging {
 mod tests {
     use super::*;
 
+    /// The payload's bytes, checked against the same payload turned into a `serde_json::Value` first (a sorted
+    /// map, the order any hand-built JSON object of ours goes out in): the two must not differ by a byte.
     fn json(payload: &Payload) -> String {
-        serde_json::to_string(payload).expect("serializable")
+        let typed = serde_json::to_string(payload).expect("serializable");
+        let as_value = serde_json::to_value(payload).expect("serializable");
+        assert_eq!(typed, as_value.to_string(), "keys out of alphabetical order");
+        typed
     }
 
     #[test]
