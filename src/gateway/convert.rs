@@ -16,7 +16,7 @@ use super::credentials::cyberapp_auth;
 use super::envelope::Envelope;
 use super::error::GatewayError;
 use super::payloads::{
-    EnabledPartner, ItemsPage, MirroredCustomer, MirroredPartnerState, PartnerEnablement, Payload, State,
+    EnabledPartner, ItemsPage, MirroredCustomer, MirroredPartnerState, Paging, PartnerEnablement, Payload, State,
     TenantMappingItem, TopologyItem,
 };
 use crate::pb;
@@ -297,8 +297,7 @@ fn stored_settings(json: &str) -> Result<Value, GatewayError> {
 }
 
 /// `payload.paging` for a served page, in the form the request asked for.
-fn paging(info: Option<pb::PageInfo>) -> Option<super::payloads::Paging> {
-    use super::payloads::Paging;
+fn paging(info: Option<pb::PageInfo>) -> Option<Paging> {
     Some(match info?.kind? {
         pb::page_info::Kind::Offset(page) => {
             Paging::Offset { limit: page.limit, offset: page.offset, total_count: page.total_count }
