@@ -22,12 +22,13 @@ use tonic_health::server::HealthReporter;
 use crate::config::ServeArgs;
 use crate::db;
 use crate::db::migration::Migrator;
-use crate::devmode::{self, DevSigningKey};
 use crate::gateway::auth::{RequestVerifier, VerifierSettings};
+use crate::gateway::devmode::{self, DevSigningKey};
 use crate::gateway::{self, GatewayState};
-use crate::grpc::{self, GrpcChannel, HealthClient};
-use crate::grpc_auth::GrpcTokens;
-use crate::grpc_metrics::count_calls;
+use crate::grpc::auth::{GrpcTokens, require_token};
+use crate::grpc::channel::GrpcChannel;
+use crate::grpc::metrics::count_calls;
+use crate::grpc::{self, HealthClient};
 use crate::tenant::credentials::CredentialVerifier;
 use crate::tenant::event_feed::{self, Sequencer};
 use crate::tenant::maintenance::Retention;
@@ -82,7 +83,7 @@ impl App {
             (Some(half), in_process)
         } else {
             let url = args.tenant_service_url.as_deref().unwrap_or_default();
-            (None, grpc::remote_channel(url, args.grpc_auth.grpc_auth_token.as_ref())?)
+            (None, grpc::channel::remote_channel(url, args.grpc_auth.grpc_auth_token.as_ref())?)
         };
         let health = HealthClient::new(channel.clone());
         let http_router = if args.role.runs_gateway() {
@@ -224,12 +225,12 @@ impl TenantServiceHalf {
         let credentials = Arc::new(CredentialVerifier::new(&args.credentials.settings()));
         let service = TenantServiceImpl::new(store.clone(), credentials, events);
         let (grpc_routes, health) = grpc::routes(service)?;
-        let in_process = grpc::in_process_channel(count_calls(grpc_routes.clone()));
+        let in_process = grpc::channel::in_process_channel(count_calls(grpc_routes.clone()));
         // Counted outside the token check, so that refused calls show in the metrics too.
         let grpc_routes = count_calls(match &args.grpc_auth.grpc_auth_token {
             Some(token) => {
                 let tokens = GrpcTokens::new(token, args.grpc_auth.grpc_read_token.as_ref());
-                crate::grpc_auth::require_token(grpc_routes, tokens)
+                require_token(grpc_routes, tokens)
             }
             None => grpc_routes,
         });

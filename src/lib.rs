@@ -1,23 +1,26 @@
 //! cyberapp-tenants: the Acronis CyberApp callback handler and the tenant record behind it.
 //!
 //! Two halves meet at a generated gRPC client and nowhere else:
-//! * [`gateway`] is the public axum service. It verifies each Acronis API Callback Gateway request,
-//!   turns it into a TenantService RPC and renders the ACGW response envelope. It never touches the database.
+//! * [`gateway`] is the public axum service. It verifies each Acronis API Callback Gateway request (JWT and
+//!   JWKS in `auth`, the development key in `devmode`), parses the envelope, converts it into a
+//!   TenantService request (`convert`), calls the service and renders the ACGW response envelope and its
+//!   `payloads`. It never touches the database.
 //! * [`tenant`] is the tonic TenantService. It owns enablement state and mappings in SeaORM tables ([`db`])
 //!   and is also what other vendor services call.
+//! * [`grpc`] is the seam between them: the routes served on `GRPC_ADDR` (service, health, reflection), the
+//!   in-process and remote channels the gateway's client uses, who may call the port, the call counter, and
+//!   every metadata name the halves exchange.
 //!
-//! [`app`] wires both halves (plus health and reflection) into one process; [`config`] is the command line.
+//! [`app`] wires both halves into one process (or one of them, `SERVICE_ROLE`); [`config`] is the command
+//! line; [`metrics`], [`telemetry`], [`tls`] and [`canonical_json`] are shared by the whole process.
 
 pub mod app;
 pub mod canonical_json;
 pub mod config;
 pub mod db;
-pub mod devmode;
 pub mod directory_file;
 pub mod gateway;
 pub mod grpc;
-pub mod grpc_auth;
-pub mod grpc_metrics;
 pub mod metrics;
 pub mod telemetry;
 pub mod tenant;

@@ -14,7 +14,7 @@ use axum::http::Request;
 use clap::Parser as _;
 use cyberapp_tenants::app::App;
 use cyberapp_tenants::config::{Cli, Command};
-use cyberapp_tenants::devmode::{self, DevSigningKey};
+use cyberapp_tenants::gateway::devmode::{self, DevSigningKey};
 use libfuzzer_sys::fuzz_target;
 use tower::ServiceExt as _;
 

@@ -69,50 +69,25 @@ pub enum StandardCallback {
     CustomerMirroringSetState,
 }
 
-/// entity name, callback, exact success response `type` (protocol §0; ACGW checks it to the letter).
-const STANDARD_CALLBACKS: [(&str, StandardCallback, &str); 11] = [
-    ("enablement.read", StandardCallback::EnablementRead, "cti.a.p.acgw.response.v1.0~a.p.enablement.read.ok.v1.0"),
-    ("enablement.write", StandardCallback::EnablementWrite, "cti.a.p.acgw.response.v1.0~a.p.success_no_content.v1.0"),
-    ("enablement.reset", StandardCallback::EnablementReset, "cti.a.p.acgw.response.v1.0~a.p.success_no_content.v1.0"),
-    ("topology.read", StandardCallback::TopologyRead, "cti.a.p.acgw.response.v1.0~a.p.topology.read.ok.v1.0"),
-    (
-        "tenant_mapping.read",
-        StandardCallback::TenantMappingRead,
-        "cti.a.p.acgw.response.v1.0~a.p.tenant_mapping.read.ok.v1.0",
-    ),
-    (
-        "tenant_mapping.write",
-        StandardCallback::TenantMappingWrite,
-        "cti.a.p.acgw.response.v1.0~a.p.success_no_content.v1.0",
-    ),
-    (
-        "partner.mirroring.get_state",
-        StandardCallback::PartnerMirroringGetState,
-        "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.get_state.ok.v1.0",
-    ),
-    (
-        "partner.mirroring.enable",
-        StandardCallback::PartnerMirroringEnable,
-        "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.enable.ok.v1.0",
-    ),
-    (
-        "partner.mirroring.reset",
-        StandardCallback::PartnerMirroringReset,
-        "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.reset.ok.v1.0",
-    ),
-    (
-        "customer.mirroring.get_state",
-        StandardCallback::CustomerMirroringGetState,
-        "cti.a.p.acgw.response.v1.1~a.p.customer.mirroring.get_state.ok.v1.0",
-    ),
-    (
-        "customer.mirroring.set_state",
-        StandardCallback::CustomerMirroringSetState,
-        "cti.a.p.acgw.response.v1.1~a.p.customer.mirroring.set_state.ok.v1.0",
-    ),
-];
+/// The success response `type` of every callback that answers without a payload.
+const SUCCESS_NO_CONTENT: &str = "cti.a.p.acgw.response.v1.0~a.p.success_no_content.v1.0";
 
 impl StandardCallback {
+    /// Every standard callback, to recognise one by its entity name.
+    const ALL: [Self; 11] = [
+        Self::EnablementRead,
+        Self::EnablementWrite,
+        Self::EnablementReset,
+        Self::TopologyRead,
+        Self::TenantMappingRead,
+        Self::TenantMappingWrite,
+        Self::PartnerMirroringGetState,
+        Self::PartnerMirroringEnable,
+        Self::PartnerMirroringReset,
+        Self::CustomerMirroringGetState,
+        Self::CustomerMirroringSetState,
+    ];
+
     /// Recognises `cti.a.p.acgw.callback.v{1,2}.x~a.p.<entity>.v1.x`; anything else (including vendor-defined
     /// custom callbacks) is `None`.
     pub fn from_callback_id(callback_id: &str) -> Option<Self> {
@@ -123,21 +98,39 @@ impl StandardCallback {
         if !base_is_acgw_callback || callback.vendor != "a" || callback.package != "p" || callback.major != 1 {
             return None;
         }
-        STANDARD_CALLBACKS.iter().find(|(entity, ..)| *entity == callback.entity).map(|(_, known, _)| *known)
+        Self::ALL.into_iter().find(|known| known.name() == callback.entity)
     }
 
-    /// The short name used in logs and metrics, e.g. `partner.mirroring.enable`.
+    /// The entity name, also used in logs and metrics, e.g. `partner.mirroring.enable`.
     pub fn name(self) -> &'static str {
-        self.entry().0
+        match self {
+            Self::EnablementRead => "enablement.read",
+            Self::EnablementWrite => "enablement.write",
+            Self::EnablementReset => "enablement.reset",
+            Self::TopologyRead => "topology.read",
+            Self::TenantMappingRead => "tenant_mapping.read",
+            Self::TenantMappingWrite => "tenant_mapping.write",
+            Self::PartnerMirroringGetState => "partner.mirroring.get_state",
+            Self::PartnerMirroringEnable => "partner.mirroring.enable",
+            Self::PartnerMirroringReset => "partner.mirroring.reset",
+            Self::CustomerMirroringGetState => "customer.mirroring.get_state",
+            Self::CustomerMirroringSetState => "customer.mirroring.set_state",
+        }
     }
 
-    /// The exact success response `type` for this callback.
+    /// The exact success response `type` (protocol §0; ACGW checks it to the letter).
     pub fn response_type(self) -> &'static str {
-        self.entry().2
-    }
-
-    fn entry(self) -> &'static (&'static str, StandardCallback, &'static str) {
-        STANDARD_CALLBACKS.iter().find(|(_, known, _)| *known == self).unwrap_or(&STANDARD_CALLBACKS[0])
+        match self {
+            Self::EnablementRead => "cti.a.p.acgw.response.v1.0~a.p.enablement.read.ok.v1.0",
+            Self::EnablementWrite | Self::EnablementReset | Self::TenantMappingWrite => SUCCESS_NO_CONTENT,
+            Self::TopologyRead => "cti.a.p.acgw.response.v1.0~a.p.topology.read.ok.v1.0",
+            Self::TenantMappingRead => "cti.a.p.acgw.response.v1.0~a.p.tenant_mapping.read.ok.v1.0",
+            Self::PartnerMirroringGetState => "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.get_state.ok.v1.0",
+            Self::PartnerMirroringEnable => "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.enable.ok.v1.0",
+            Self::PartnerMirroringReset => "cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.reset.ok.v1.0",
+            Self::CustomerMirroringGetState => "cti.a.p.acgw.response.v1.1~a.p.customer.mirroring.get_state.ok.v1.0",
+            Self::CustomerMirroringSetState => "cti.a.p.acgw.response.v1.1~a.p.customer.mirroring.set_state.ok.v1.0",
+        }
     }
 }
 
@@ -210,10 +203,13 @@ mod tests {
     }
 
     #[test]
-    fn every_callback_has_its_own_table_entry() {
-        for (entity, callback, response) in STANDARD_CALLBACKS {
-            assert_eq!(callback.name(), entity);
-            assert_eq!(callback.response_type(), response);
+    fn every_callback_is_recognised_by_its_own_name_and_answers_with_its_own_type() {
+        for callback in StandardCallback::ALL {
+            let id = format!("cti.a.p.acgw.callback.v1.0~a.p.{}.v1.0", callback.name());
+            assert_eq!(StandardCallback::from_callback_id(&id), Some(callback), "{id}");
+            let response = callback.response_type();
+            let own = format!("~a.p.{}.ok.v1.0", callback.name());
+            assert!(response.ends_with(&own) || response == SUCCESS_NO_CONTENT, "{response}");
         }
     }
 }

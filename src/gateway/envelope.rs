@@ -10,6 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::error::GatewayError;
+use super::payloads::Payload;
 
 /// Longest `request_id` accepted (Acronis sends UUIDs); it bounds what we store and echo.
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -80,6 +81,21 @@ impl Envelope {
         self.paging.as_ref()
     }
 
+    /// Checks that `value`, the payload's `key`, names the tenant the request was made from: a UUID (400
+    /// otherwise) equal to `context.tenant_id`, in any letter case (403 otherwise). The token vouches only
+    /// for `context.tenant_id`, so a payload naming another tenant is refused rather than acted on.
+    pub fn require_own_tenant(&self, key: &str, value: &str) -> Result<(), GatewayError> {
+        let Ok(named) = Uuid::try_parse(value) else {
+            return Err(GatewayError::BadRequest(format!("payload.{key} must be a UUID.")));
+        };
+        if Uuid::try_parse(&self.context.tenant_id).ok() != Some(named) {
+            return Err(GatewayError::Forbidden(format!(
+                "payload.{key} must be the tenant the request was made from (context.tenant_id)."
+            )));
+        }
+        Ok(())
+    }
+
     /// `context.datacenter_url`, when given and not blank.
     pub fn datacenter_url(&self) -> Option<String> {
         self.context.datacenter_url.clone().filter(|url| !url.trim().is_empty())
@@ -122,7 +138,7 @@ pub struct SuccessResponse {
     pub request_id: String,
     pub response_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub payload: Option<Value>,
+    pub payload: Option<Payload>,
 }
 
 #[cfg(test)]
@@ -161,6 +177,18 @@ mod tests {
             let envelope = Envelope::parse(body.as_bytes()).expect("valid");
             assert_eq!(envelope.payload::<Empty>("x").expect("empty payload"), Empty {});
         }
+    }
+
+    #[test]
+    fn a_payload_must_name_the_requesting_tenant_in_any_letter_case() {
+        let envelope = Envelope::parse(GET_STATE.as_bytes()).expect("valid");
+        assert!(envelope.require_own_tenant("acronis_tenant_id", "9AE2AADA-2342-4FC0-8D92-007B597A7D9C").is_ok());
+        let other = envelope.require_own_tenant("partner_tenant_id", "999d63d2-831e-40b9-aaab-16f919a483d0");
+        assert!(matches!(&other, Err(GatewayError::Forbidden(message))
+            if message == "payload.partner_tenant_id must be the tenant the request was made from (context.tenant_id)."));
+        let malformed = envelope.require_own_tenant("acronis_tenant_id", "nope");
+        assert!(matches!(&malformed, Err(GatewayError::BadRequest(message))
+            if message == "payload.acronis_tenant_id must be a UUID."));
     }
 
     #[test]

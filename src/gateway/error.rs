@@ -12,8 +12,7 @@ use serde::Serialize;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
-use crate::grpc::AUTH_REFUSED_METADATA;
-use crate::tenant::error::RETRY_AFTER_METADATA;
+use crate::grpc::metadata::{AUTH_REFUSED_METADATA, RETRY_AFTER_METADATA};
 
 /// How long the Acronis gateway should wait before retrying a 429 or 503.
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);

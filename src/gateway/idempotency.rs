@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::error::GatewayError;
 use crate::canonical_json::to_canonical_string;
-use crate::grpc::{REQUEST_HASH_METADATA, REQUEST_ID_METADATA, RESPONSE_ID_METADATA};
+use crate::grpc::metadata::{REQUEST_HASH_METADATA, REQUEST_ID_METADATA, RESPONSE_ID_METADATA};
 
 /// What identifies one callback for the idempotency log.
 #[derive(Debug, Clone)]

@@ -6,15 +6,17 @@
 pub mod auth;
 mod callback;
 mod callbacks;
+mod convert;
 pub mod credentials;
 pub mod cti;
+pub mod devmode;
 pub mod envelope;
 pub mod error;
 mod health;
 mod idempotency;
 pub mod jwks;
 pub mod jwt_crypto;
-mod paging;
+pub mod payloads;
 mod token_cache;
 
 use std::sync::Arc;

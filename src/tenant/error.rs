@@ -9,8 +9,7 @@ use sea_orm::DbErr;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
-/// gRPC metadata key telling a throttled caller how many seconds to wait.
-pub const RETRY_AFTER_METADATA: &str = "retry-after";
+use crate::grpc::metadata::RETRY_AFTER_METADATA;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {

@@ -15,7 +15,7 @@ async fn development_mode_publishes_its_key_set_and_accepts_its_own_tokens() {
     assert!(app.data_dir.path().join("dev-signing-key.pem").exists());
 
     let port: u16 = app.base_url.rsplit(':').next().expect("port").parse().expect("port");
-    let token = cyberapp_tenants::devmode::token(&cyberapp_tenants::config::DevTokenArgs {
+    let token = cyberapp_tenants::gateway::devmode::token(&cyberapp_tenants::config::DevTokenArgs {
         endpoint_id: ENDPOINT_ID.into(),
         ttl: 60,
         http_addr: format!("127.0.0.1:{port}").parse().expect("addr"),
@@ -31,7 +31,7 @@ async fn development_mode_publishes_its_key_set_and_accepts_its_own_tokens() {
 async fn without_development_mode_there_is_no_key_set_route_and_dev_tokens_are_refused() {
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/dev/api/idp/v1/keys").await.status, 404);
-    let key = cyberapp_tenants::devmode::DevSigningKey::load_or_create(app.data_dir.path()).expect("key");
+    let key = cyberapp_tenants::gateway::devmode::DevSigningKey::load_or_create(app.data_dir.path()).expect("key");
     let token = key.sign("http://localhost:8080/dev", ENDPOINT_ID, 60).expect("token");
     let response = app.callback_with_token(&enable_partner(PARTNER_TENANT, "P", None), Some(&token)).await;
     response.assert_error(401);

@@ -1,43 +1,22 @@
-//! One module per family of standard callbacks. Each function takes the parsed envelope, calls the
-//! TenantService and returns the response `payload` (or `None` when the callback has none); state-changing
-//! callbacks also carry the idempotency key and return the `response_id` the service recorded.
+//! One module per family of standard callbacks, each handler reading parse → call → answer: the envelope
+//! becomes a TenantService request (`convert`), the call is made, and the answer becomes a [`Reply`].
+//! State-changing callbacks also carry the idempotency key and answer with the `response_id` the service
+//! recorded.
 
 mod customer_mapping;
 mod customer_mirroring;
 mod partner_mapping;
 mod partner_mirroring;
+mod reply;
 
 use axum::http::HeaderMap;
-use serde_json::Value;
 
 use super::cti::StandardCallback;
 use super::envelope::Envelope;
 use super::error::GatewayError;
 use super::idempotency::CallbackKey;
 use crate::grpc::TenantClient;
-
-/// A callback's answer: its `payload`, and for a state-changing callback the `response_id` the TenantService
-/// recorded (the first answer's, when this was a replay).
-#[derive(Debug)]
-pub struct Reply {
-    pub payload: Option<Value>,
-    pub response_id: Option<String>,
-}
-
-impl Reply {
-    fn read(payload: Option<Value>) -> Self {
-        Self { payload, response_id: None }
-    }
-}
-
-/// Settings come back from the TenantService as JSON text it validated on the way in; text that no longer
-/// parses is a fault of ours (500), logged here.
-fn stored_settings(json: &str) -> Result<Value, GatewayError> {
-    serde_json::from_str(json).map_err(|error| {
-        tracing::error!(%error, "stored settings are not valid JSON");
-        GatewayError::Internal
-    })
-}
+pub use reply::Reply;
 
 /// Runs `callback` against the TenantService; state-changing callbacks carry `key`.
 pub async fn dispatch(
@@ -48,22 +27,16 @@ pub async fn dispatch(
     key: &CallbackKey,
 ) -> Result<Reply, GatewayError> {
     match callback {
-        StandardCallback::EnablementRead => partner_mapping::read(envelope, headers, tenants).await.map(Reply::read),
+        StandardCallback::EnablementRead => partner_mapping::read(envelope, headers, tenants).await,
         StandardCallback::EnablementWrite => partner_mapping::write(envelope, headers, tenants, key).await,
         StandardCallback::EnablementReset => partner_mapping::reset(envelope, headers, tenants, key).await,
-        StandardCallback::TopologyRead => customer_mapping::topology_read(envelope, tenants).await.map(Reply::read),
-        StandardCallback::TenantMappingRead => {
-            customer_mapping::tenant_mapping_read(envelope, tenants).await.map(Reply::read)
-        }
+        StandardCallback::TopologyRead => customer_mapping::topology_read(envelope, tenants).await,
+        StandardCallback::TenantMappingRead => customer_mapping::tenant_mapping_read(envelope, tenants).await,
         StandardCallback::TenantMappingWrite => customer_mapping::tenant_mapping_write(envelope, tenants, key).await,
-        StandardCallback::PartnerMirroringGetState => {
-            partner_mirroring::get_state(envelope, tenants).await.map(Reply::read)
-        }
+        StandardCallback::PartnerMirroringGetState => partner_mirroring::get_state(envelope, tenants).await,
         StandardCallback::PartnerMirroringEnable => partner_mirroring::enable(envelope, tenants, key).await,
         StandardCallback::PartnerMirroringReset => partner_mirroring::reset(envelope, tenants, key).await,
-        StandardCallback::CustomerMirroringGetState => {
-            customer_mirroring::get_state(envelope, tenants).await.map(Reply::read)
-        }
+        StandardCallback::CustomerMirroringGetState => customer_mirroring::get_state(envelope, tenants).await,
         StandardCallback::CustomerMirroringSetState => customer_mirroring::set_state(envelope, tenants, key).await,
     }
 }

@@ -5,38 +5,18 @@
 //! for; a payload naming another tenant is refused.
 
 use axum::http::HeaderMap;
-use serde::Deserialize;
-use serde_json::{Map, Value};
-use uuid::Uuid;
 
-use super::super::credentials::cyberapp_auth;
+use super::super::convert;
 use super::super::envelope::Envelope;
 use super::super::error::GatewayError;
-use super::super::idempotency::{CallbackKey, answered_response_id};
-use super::Reply;
+use super::super::idempotency::CallbackKey;
+use super::reply::Reply;
 use crate::grpc::TenantClient;
-use crate::pb;
 
-pub async fn read(
-    envelope: &Envelope,
-    headers: &HeaderMap,
-    mut tenants: TenantClient,
-) -> Result<Option<Value>, GatewayError> {
-    let credentials = cyberapp_auth(headers, &envelope.context.tenant_id)?;
-    let request = pb::ReadPartnerEnablementRequest { credentials: Some(credentials) };
+pub async fn read(envelope: &Envelope, headers: &HeaderMap, mut tenants: TenantClient) -> Result<Reply, GatewayError> {
+    let request = convert::read_partner_enablement_request(envelope, headers)?;
     let response = tenants.read_partner_enablement(request).await?.into_inner();
-    let mut payload = Map::new();
-    payload.insert("vendor_tenant_id".into(), response.vendor_tenant_id.into());
-    if let Some(acronis_tenant_id) = response.acronis_tenant_id {
-        payload.insert("acronis_tenant_id".into(), acronis_tenant_id.into());
-    }
-    Ok(Some(Value::Object(payload)))
-}
-
-#[derive(Deserialize)]
-struct WritePayload {
-    vendor_tenant_id: String,
-    acronis_tenant_id: String,
+    Ok(Reply::lookup(convert::partner_enablement(response)))
 }
 
 pub async fn write(
@@ -45,23 +25,9 @@ pub async fn write(
     mut tenants: TenantClient,
     key: &CallbackKey,
 ) -> Result<Reply, GatewayError> {
-    let payload: WritePayload = envelope.payload("enablement.write")?;
-    let Ok(acronis) = Uuid::try_parse(&payload.acronis_tenant_id) else {
-        return Err(GatewayError::BadRequest("payload.acronis_tenant_id must be a UUID.".into()));
-    };
-    if Uuid::try_parse(&envelope.context.tenant_id).ok() != Some(acronis) {
-        return Err(GatewayError::Forbidden(
-            "payload.acronis_tenant_id must be the tenant the request was made from (context.tenant_id).".into(),
-        ));
-    }
-    let request = pb::WritePartnerEnablementRequest {
-        credentials: Some(cyberapp_auth(headers, &envelope.context.tenant_id)?),
-        vendor_tenant_id: payload.vendor_tenant_id,
-        acronis_tenant_id: envelope.context.tenant_id.clone(),
-        datacenter_url: envelope.datacenter_url(),
-    };
+    let request = convert::write_partner_enablement_request(envelope, headers)?;
     let response = tenants.write_partner_enablement(key.request(request)?).await?;
-    Ok(Reply { payload: None, response_id: answered_response_id(&response) })
+    Ok(Reply::receipt(&response))
 }
 
 pub async fn reset(
@@ -70,10 +36,7 @@ pub async fn reset(
     mut tenants: TenantClient,
     key: &CallbackKey,
 ) -> Result<Reply, GatewayError> {
-    let request = pb::ResetPartnerEnablementRequest {
-        credentials: Some(cyberapp_auth(headers, &envelope.context.tenant_id)?),
-        acronis_tenant_id: envelope.context.tenant_id.clone(),
-    };
+    let request = convert::reset_partner_enablement_request(envelope, headers)?;
     let response = tenants.reset_partner_enablement(key.request(request)?).await?;
-    Ok(Reply { payload: None, response_id: answered_response_id(&response) })
+    Ok(Reply::receipt(&response))
 }

@@ -19,7 +19,9 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 use prost::Message as _;
+use tonic::Code;
 
+use super::metadata::GRPC_STATUS_METADATA;
 use crate::metrics::{GrpcLabels, METRICS};
 
 /// Wraps `routes` so that their calls are counted.
@@ -66,34 +68,38 @@ async fn observe(request: Request, next: Next) -> Response {
     response.map(|body| Body::new(StatusObserver { inner: body, method: Some(method) }))
 }
 
-fn grpc_status(headers: &HeaderMap) -> Option<&'static str> {
-    let value = headers.get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
-    Some(CODE_NAMES.get(usize::try_from(value).ok()?).copied().unwrap_or("UNKNOWN"))
+/// The final status code a response carries in `headers` (or trailers), when it carries one.
+fn grpc_status(headers: &HeaderMap) -> Option<Code> {
+    let value = headers.get(GRPC_STATUS_METADATA)?.to_str().ok()?.parse::<i32>().ok()?;
+    // A negative number is no code at all; a code beyond the known ones reads as UNKNOWN, as tonic reads it.
+    (value >= 0).then(|| Code::from_i32(value))
 }
 
-/// gRPC status code names, indexed by code.
-const CODE_NAMES: [&str; 17] = [
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-];
+/// The label of a status code: its name in the gRPC specification.
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
 
-fn record(method: String, code: &'static str) {
-    METRICS.grpc_requests.get_or_create(&GrpcLabels { method, code }).inc();
+fn record(method: String, code: Code) {
+    METRICS.grpc_requests.get_or_create(&GrpcLabels { method, code: code_name(code) }).inc();
 }
 
 /// A response body that records the call's code when its trailers pass by; a body dropped before them
@@ -105,7 +111,7 @@ struct StatusObserver {
 }
 
 impl StatusObserver {
-    fn finish(&mut self, code: &'static str) {
+    fn finish(&mut self, code: Code) {
         if let Some(method) = self.method.take() {
             record(method, code);
         }
@@ -124,8 +130,8 @@ impl http_body::Body for StatusObserver {
                     self.finish(code);
                 }
             }
-            Poll::Ready(Some(Err(_))) => self.finish("INTERNAL"),
-            Poll::Ready(None) => self.finish("UNKNOWN"),
+            Poll::Ready(Some(Err(_))) => self.finish(Code::Internal),
+            Poll::Ready(None) => self.finish(Code::Unknown),
             Poll::Pending => {}
         }
         polled
@@ -142,13 +148,27 @@ impl http_body::Body for StatusObserver {
 
 impl Drop for StatusObserver {
     fn drop(&mut self) {
-        self.finish("CANCELLED");
+        self.finish(Code::Cancelled);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_codes_are_read_as_tonic_reads_them() {
+        let headers = |value: &'static str| {
+            HeaderMap::from_iter([(GRPC_STATUS_METADATA.parse().expect("name"), value.parse().expect("value"))])
+        };
+        assert_eq!(grpc_status(&headers("0")), Some(Code::Ok));
+        assert_eq!(grpc_status(&headers("16")), Some(Code::Unauthenticated));
+        assert_eq!(grpc_status(&headers("17")), Some(Code::Unknown));
+        assert_eq!(grpc_status(&headers("-1")), None);
+        assert_eq!(grpc_status(&headers("x")), None);
+        assert_eq!(grpc_status(&HeaderMap::new()), None);
+        assert_eq!(code_name(Code::FailedPrecondition), "FAILED_PRECONDITION");
+    }
 
     #[test]
     fn only_served_methods_get_a_label_of_their_own() {

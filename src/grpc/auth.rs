@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
+use super::TENANT_SERVICE_NAME;
+use super::metadata::AUTH_REFUSED_METADATA;
 use crate::config::Secret;
-use crate::grpc::AUTH_REFUSED_METADATA;
 
 /// The TenantService RPCs a read token may call: they change nothing.
 const READ_METHODS: [&str; 4] = ["GetTenant", "ListPartners", "ListCustomers", "WatchEvents"];
@@ -81,9 +82,8 @@ fn is_health(path: &str) -> bool {
 
 fn is_read(path: &str) -> bool {
     use tonic_reflection::pb::{v1, v1alpha};
-    let tenant_service = crate::grpc::TENANT_SERVICE_NAME;
     match (service_of(path), path.rsplit('/').next()) {
-        (Some(service), Some(method)) if service == tenant_service => READ_METHODS.contains(&method),
+        (Some(service), Some(method)) if service == TENANT_SERVICE_NAME => READ_METHODS.contains(&method),
         (Some(service), _) => {
             service == v1::server_reflection_server::SERVICE_NAME
                 || service == v1alpha::server_reflection_server::SERVICE_NAME
