@@ -17,24 +17,52 @@ use sea_orm::{
     QueryFilter, QuerySelect, Statement, Value, sea_query::Expr,
 };
 
-use super::NewTenant;
-use super::customer_mapping::CustomerMappingChange;
-use super::directory::{enabled_partner_join, placeholder};
-use super::events::{event, unmapping_event};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::db::entity::tenant_event;
 use crate::tenant::error::TenantError;
-use crate::tenant::model::EventKind;
-
-/// Ids bound in one `IN (…)` list; well below SQLite's and PostgreSQL's limits on bind parameters.
-const IDS_PER_STATEMENT: usize = 500;
+use crate::tenant::model::{AcronisTenantId, EventKind};
+use crate::tenant::store::events::{event, unmapping_event};
+use crate::tenant::store::records::{Holder, NewTenant, lock_holding, partner_not_enabled};
+use crate::tenant::store::sql::{IDS_PER_STATEMENT, enabled_partner_join, placeholder};
+use crate::tenant::store::{IdempotencyKey, Recorded, TenantStore};
 
 /// Records written by one `UPDATE` (seven parameters each).
 const RECORDS_PER_UPDATE: usize = 100;
 
+/// One entry of `tenant_mapping.write`: map to `acronis_tenant_id`, or unmap when it is `None`.
+#[derive(Debug, Clone)]
+pub struct CustomerMappingChange {
+    pub vendor_tenant_id: String,
+    pub acronis_tenant_id: Option<AcronisTenantId>,
+}
+
+impl TenantStore {
+    /// Applies `tenant_mapping.write` for partner `partner`: every change or none.
+    pub async fn write_customer_mappings(
+        &self,
+        partner: AcronisTenantId,
+        changes: &[CustomerMappingChange],
+        datacenter_url: Option<String>,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Recorded<()>, TenantError> {
+        self.write_once(key, |tx| {
+            let (changes, datacenter_url) = (changes.to_vec(), datacenter_url.clone());
+            Box::pin(async move {
+                // The partner row is the lock for all of its customers: held `FOR UPDATE` (as resets hold
+                // it), it serializes a partner's mapping writes and resets, so mappings cannot slip in behind
+                // a reset, and concurrent writes cannot deadlock on customer rows taken in different orders.
+                let partner_record =
+                    lock_holding(tx, partner, Holder::EnabledPartner).await?.ok_or_else(partner_not_enabled)?;
+                apply(tx, &partner_record, &partner.to_string(), &changes, datacenter_url).await
+            })
+        })
+        .await
+    }
+}
+
 /// Applies `changes` for the partner whose record (`partner_record`, locked by the caller) and Acronis
 /// tenant (`partner_id`) are given: every change or none.
-pub(super) async fn apply(
+async fn apply(
     tx: &DatabaseTransaction,
     partner_record: &tenant::Model,
     partner_id: &str,

@@ -8,7 +8,9 @@ use sea_orm::{
 };
 
 use super::cascade::disable_customers_of;
-use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event, record_unmapping};
+use super::events::{record_event, record_unmapping};
+use super::records::{Holder, NewTenant, lock_holding};
+use super::{IdempotencyKey, Recorded, TenantStore};
 use crate::db::entity::organization;
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
@@ -70,11 +72,7 @@ async fn map_partner_in(
         .lock_exclusive()
         .one(tx)
         .await?;
-    let by_tenant = tenant::Entity::find()
-        .filter(tenant::Column::AcronisTenantId.eq(acronis_id.as_str()))
-        .lock_exclusive()
-        .one(tx)
-        .await?;
+    let by_tenant = lock_holding(tx, acronis, Holder::Any).await?;
 
     if let Some(existing) = &by_organization {
         if existing.kind != TenantKind::Partner || existing.enablement_method != EnablementMethod::Mapped {
@@ -136,13 +134,7 @@ async fn unmap_partner_in(
     organization_id: &str,
     acronis: AcronisTenantId,
 ) -> Result<u64, TenantError> {
-    let partner = tenant::Entity::find()
-        .filter(tenant::Column::AcronisTenantId.eq(acronis.to_string()))
-        .filter(tenant::Column::Kind.eq(TenantKind::Partner))
-        .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mapped))
-        .lock_exclusive()
-        .one(tx)
-        .await?;
+    let partner = lock_holding(tx, acronis, Holder::PartnerBy(EnablementMethod::Mapped)).await?;
     let Some(partner) = partner else { return Ok(0) };
     if partner.vendor_tenant_id != organization_id {
         return Err(TenantError::PermissionDenied(
