@@ -13,7 +13,6 @@ pub mod canonical_json;
 pub mod config;
 pub mod db;
 pub mod devmode;
-pub mod directory_file;
 pub mod gateway;
 pub mod grpc;
 pub mod grpc_auth;

@@ -160,7 +160,7 @@ async fn follow(
 }
 
 fn resync(cursor: u64) -> Status {
-    TenantError::Conflict(format!(
+    TenantError::FailedPrecondition(format!(
         "the events after cursor {cursor} are no longer retained; resync with ListPartners and ListCustomers, \
          then watch from the event_cursor they return"
     ))

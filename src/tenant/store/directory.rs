@@ -211,19 +211,17 @@ async fn check_placement(tx: &DatabaseTransaction, upsert: &OrganizationUpsert) 
     };
     // Ancestors are read FOR SHARE: a concurrent move or kind change of any of them (which takes FOR UPDATE)
     // waits, so two moves cannot together build a cycle, and a partner cannot turn customer under a new child.
-    let mut ancestor = organization::Entity::find_by_id(parent_id)
-        .lock_shared()
-        .one(tx)
-        .await?
-        .ok_or_else(|| TenantError::Conflict(format!("parent organization \"{parent_id}\" does not exist")))?;
+    let mut ancestor = organization::Entity::find_by_id(parent_id).lock_shared().one(tx).await?.ok_or_else(|| {
+        TenantError::FailedPrecondition(format!("parent organization \"{parent_id}\" does not exist"))
+    })?;
     if ancestor.kind != OrganizationKind::Partner {
-        return Err(TenantError::Conflict(format!(
+        return Err(TenantError::FailedPrecondition(format!(
             "parent organization \"{parent_id}\" is a customer, and customers have no children"
         )));
     }
     for _ in 0..MAX_DEPTH {
         if ancestor.id == upsert.id {
-            return Err(TenantError::Conflict(format!(
+            return Err(TenantError::FailedPrecondition(format!(
                 "organization \"{}\" cannot be placed under its own descendant \"{parent_id}\"",
                 upsert.id
             )));
@@ -233,9 +231,9 @@ async fn check_placement(tx: &DatabaseTransaction, upsert: &OrganizationUpsert) 
             .lock_shared()
             .one(tx)
             .await?
-            .ok_or_else(|| TenantError::Conflict(format!("organization \"{next}\" vanished")))?;
+            .ok_or_else(|| TenantError::FailedPrecondition(format!("organization \"{next}\" vanished")))?;
     }
-    Err(TenantError::Conflict(format!("organizations may nest at most {MAX_DEPTH} levels deep")))
+    Err(TenantError::FailedPrecondition(format!("organizations may nest at most {MAX_DEPTH} levels deep")))
 }
 
 /// A partner with children cannot become a customer, and a mapped organization keeps its kind.
@@ -243,7 +241,7 @@ async fn check_kind_change(tx: &DatabaseTransaction, existing: &organization::Mo
     let children =
         organization::Entity::find().filter(organization::Column::ParentId.eq(existing.id.as_str())).count(tx).await?;
     if children > 0 {
-        return Err(TenantError::Conflict(format!(
+        return Err(TenantError::FailedPrecondition(format!(
             "organization \"{}\" has child organizations, so it must stay a partner",
             existing.id
         )));
@@ -254,7 +252,7 @@ async fn check_kind_change(tx: &DatabaseTransaction, existing: &organization::Mo
         .count(tx)
         .await?;
     if mapped > 0 {
-        return Err(TenantError::Conflict(format!(
+        return Err(TenantError::FailedPrecondition(format!(
             "organization \"{}\" is mapped to an Acronis tenant; disable the CyberApp for it before changing its kind",
             existing.id
         )));
@@ -270,7 +268,7 @@ async fn delete_organization_in(tx: &DatabaseTransaction, id: &str) -> Result<Ve
         .ok_or_else(|| TenantError::NotFound(format!("organization \"{id}\" does not exist")))?;
     let children = organization::Entity::find().filter(organization::Column::ParentId.eq(id)).count(tx).await?;
     if children > 0 {
-        return Err(TenantError::Conflict(format!(
+        return Err(TenantError::FailedPrecondition(format!(
             "organization \"{id}\" has {children} child organization(s); delete or move them first"
         )));
     }
@@ -356,6 +354,6 @@ async fn ensure_credential_owner(tx: &DatabaseTransaction, entry: &CredentialImp
         {
             Ok(())
         }
-        _ => Err(TenantError::Conflict("changed while the import was prepared; run it again".into())),
+        _ => Err(TenantError::FailedPrecondition("changed while the import was prepared; run it again".into())),
     }
 }
