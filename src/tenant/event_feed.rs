@@ -17,8 +17,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
+use super::convert;
 use super::error::TenantError;
-use super::messages;
 use super::store::TenantStore;
 use crate::pb;
 
@@ -138,7 +138,7 @@ async fn follow(
             if row.position != i64::try_from(cursor + 1).ok() {
                 return end(resync(cursor)).await;
             }
-            let event = match messages::event(row) {
+            let event = match convert::event(row) {
                 Ok(event) => event,
                 Err(error) => return end(error.into()).await,
             };

@@ -13,13 +13,13 @@ use super::records::{Enablement, Holder, NewTenant, enable_or_update, lock_holdi
 use super::{IdempotencyKey, Recorded, TenantStore};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
-use crate::tenant::model::{AcronisTenantId, EventKind, Settings};
+use crate::tenant::model::{AcronisTenantId, DatacenterUrl, EventKind, Settings, TenantName};
 
 /// One `enabled[]` entry of `set_state`.
 #[derive(Debug, Clone)]
 pub struct MirroredCustomer {
     pub acronis_tenant_id: AcronisTenantId,
-    pub name: String,
+    pub name: TenantName,
     pub settings: Option<Settings>,
 }
 
@@ -45,11 +45,12 @@ impl TenantStore {
         partner: AcronisTenantId,
         enabled: &[MirroredCustomer],
         disabled: &[AcronisTenantId],
-        datacenter_url: Option<String>,
+        datacenter_url: Option<DatacenterUrl>,
         key: Option<&IdempotencyKey>,
     ) -> Result<Recorded<()>, TenantError> {
         self.write_once(key, |tx| {
-            let (enabled, disabled, datacenter_url) = (enabled.to_vec(), disabled.to_vec(), datacenter_url.clone());
+            let datacenter_url = datacenter_url.clone().map(DatacenterUrl::into_string);
+            let (enabled, disabled) = (enabled.to_vec(), disabled.to_vec());
             Box::pin(async move {
                 ensure_partner_not_disabled(tx, partner).await?;
                 for customer in &enabled {
@@ -114,7 +115,7 @@ async fn enable_customer(
             kind: TenantKind::Customer,
             method: EnablementMethod::Mirrored,
             partner_acronis_tenant_id: Some(partner.to_string()),
-            name: customer.name.clone(),
+            name: customer.name.to_string(),
             settings_json: settings,
             datacenter_url,
         }
@@ -122,7 +123,7 @@ async fn enable_customer(
         .await?;
         return record_event(tx, EventKind::CustomerEnabled, &created).await.map_err(Into::into);
     };
-    let wanted = Enablement { name: &customer.name, settings_json: settings, datacenter_url };
+    let wanted = Enablement { name: customer.name.as_str(), settings_json: settings, datacenter_url };
     enable_or_update(tx, existing, wanted).await.map(drop)
 }
 

@@ -16,7 +16,7 @@ use crate::db::entity::credential;
 use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::{self, EnablementMethod};
 use crate::tenant::error::TenantError;
-use crate::tenant::model::EventKind;
+use crate::tenant::model::{EventKind, Identity, TenantName, VendorTenantId};
 
 /// Nesting deeper than this is refused; it bounds the ancestor walk of the cycle check.
 const MAX_DEPTH: usize = 64;
@@ -24,10 +24,10 @@ const MAX_DEPTH: usize = 64;
 /// An organization as `UpsertOrganization` and `directory import` describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganizationUpsert {
-    pub id: String,
-    pub name: String,
+    pub id: VendorTenantId,
+    pub name: TenantName,
     pub kind: OrganizationKind,
-    pub parent_id: Option<String>,
+    pub parent_id: Option<VendorTenantId>,
 }
 
 /// A whole directory file, applied in one transaction. Organizations come parents first; a credential with
@@ -40,8 +40,8 @@ pub struct DirectoryImport {
 
 #[derive(Clone)]
 pub struct CredentialImport {
-    pub identity: String,
-    pub organization_id: String,
+    pub identity: Identity,
+    pub organization_id: VendorTenantId,
     pub secret_hash: Option<String>,
     /// For an unchanged credential: the stored hash that was found to match, which must still be stored.
     pub unchanged_hash: Option<String>,
@@ -64,21 +64,21 @@ pub struct ImportSummary {
 }
 
 impl TenantStore {
-    pub async fn organization(&self, id: &str) -> Result<Option<organization::Model>, TenantError> {
-        Ok(organization::Entity::find_by_id(id).one(self.connection()).await?)
+    pub async fn organization(&self, id: &VendorTenantId) -> Result<Option<organization::Model>, TenantError> {
+        Ok(organization::Entity::find_by_id(id.as_str()).one(self.connection()).await?)
     }
 
-    pub async fn credential(&self, identity: &str) -> Result<Option<credential::Model>, TenantError> {
-        Ok(credential::Entity::find_by_id(identity).one(self.connection()).await?)
+    pub async fn credential(&self, identity: &Identity) -> Result<Option<credential::Model>, TenantError> {
+        Ok(credential::Entity::find_by_id(identity.as_str()).one(self.connection()).await?)
     }
 
     /// The credential of `identity` with its organization, in one query (every callback with credentials
     /// needs both).
     pub async fn credential_with_organization(
         &self,
-        identity: &str,
+        identity: &Identity,
     ) -> Result<Option<(credential::Model, organization::Model)>, TenantError> {
-        let found = credential::Entity::find_by_id(identity)
+        let found = credential::Entity::find_by_id(identity.as_str())
             .find_also_related(organization::Entity)
             .one(self.connection())
             .await?;
@@ -96,9 +96,9 @@ impl TenantStore {
     /// Deletes an organization with its credentials and its mapping; returns the identities it had. A mapped
     /// partner's organization takes with it what its reset would: the customer mappings it made and its
     /// mirrored customers (disabled); another enabled partner's customers are not touched.
-    pub async fn delete_organization(&self, id: &str) -> Result<Vec<String>, TenantError> {
+    pub async fn delete_organization(&self, id: &VendorTenantId) -> Result<Vec<String>, TenantError> {
         self.write(|tx| {
-            let id = id.to_owned();
+            let id = id.as_str().to_owned();
             Box::pin(async move { delete_organization_in(tx, &id).await })
         })
         .await
@@ -107,13 +107,13 @@ impl TenantStore {
     /// Stores `secret_hash` (an Argon2id PHC string) for `identity`, replacing what it had.
     pub async fn set_credentials(
         &self,
-        identity: &str,
-        organization_id: &str,
+        identity: &Identity,
+        organization_id: &VendorTenantId,
         secret_hash: &str,
     ) -> Result<(), TenantError> {
         self.write(|tx| {
             let (identity, organization_id, secret_hash) =
-                (identity.to_owned(), organization_id.to_owned(), secret_hash.to_owned());
+                (identity.as_str().to_owned(), organization_id.as_str().to_owned(), secret_hash.to_owned());
             Box::pin(async move { set_credentials_in(tx, &identity, &organization_id, &secret_hash).await })
         })
         .await
@@ -135,7 +135,7 @@ impl TenantStore {
                     let context = format!("credentials of \"{}\"", entry.identity);
                     match &entry.secret_hash {
                         Some(hash) => {
-                            set_credentials_in(tx, &entry.identity, &entry.organization_id, hash)
+                            set_credentials_in(tx, entry.identity.as_str(), entry.organization_id.as_str(), hash)
                                 .await
                                 .map_err(|error| error.in_context(&context))?;
                             summary.credentials_changed += 1;
@@ -155,13 +155,17 @@ pub(super) async fn upsert_organization_in(
     tx: &DatabaseTransaction,
     upsert: &OrganizationUpsert,
 ) -> Result<(organization::Model, bool), TenantError> {
-    let existing = organization::Entity::find_by_id(&upsert.id).lock_exclusive().one(tx).await?;
+    let existing = organization::Entity::find_by_id(upsert.id.as_str()).lock_exclusive().one(tx).await?;
     check_placement(tx, upsert).await?;
     if let Some(existing) = &existing {
         if existing.kind != upsert.kind {
             check_kind_change(tx, existing).await?;
         }
-        if existing.name == upsert.name && existing.kind == upsert.kind && existing.parent_id == upsert.parent_id {
+        let parent_id = upsert.parent_id.as_ref().map(VendorTenantId::as_str);
+        if existing.name == upsert.name.as_str()
+            && existing.kind == upsert.kind
+            && existing.parent_id.as_deref() == parent_id
+        {
             return Ok((existing.clone(), false));
         }
     }
@@ -169,18 +173,18 @@ pub(super) async fn upsert_organization_in(
     let saved = match existing {
         Some(existing) => {
             let mut update: organization::ActiveModel = existing.into();
-            update.name = Set(upsert.name.clone());
+            update.name = Set(upsert.name.to_string());
             update.kind = Set(upsert.kind);
-            update.parent_id = Set(upsert.parent_id.clone());
+            update.parent_id = Set(upsert.parent_id.as_ref().map(VendorTenantId::to_string));
             update.updated_at = Set(now);
             update.update(tx).await?
         }
         None => {
             organization::ActiveModel {
-                id: Set(upsert.id.clone()),
-                name: Set(upsert.name.clone()),
+                id: Set(upsert.id.to_string()),
+                name: Set(upsert.name.to_string()),
                 kind: Set(upsert.kind),
-                parent_id: Set(upsert.parent_id.clone()),
+                parent_id: Set(upsert.parent_id.as_ref().map(VendorTenantId::to_string)),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
@@ -211,16 +215,17 @@ async fn check_placement(tx: &DatabaseTransaction, upsert: &OrganizationUpsert) 
     };
     // Ancestors are read FOR SHARE: a concurrent move or kind change of any of them (which takes FOR UPDATE)
     // waits, so two moves cannot together build a cycle, and a partner cannot turn customer under a new child.
-    let mut ancestor = organization::Entity::find_by_id(parent_id).lock_shared().one(tx).await?.ok_or_else(|| {
-        TenantError::FailedPrecondition(format!("parent organization \"{parent_id}\" does not exist"))
-    })?;
+    let mut ancestor =
+        organization::Entity::find_by_id(parent_id.as_str()).lock_shared().one(tx).await?.ok_or_else(|| {
+            TenantError::FailedPrecondition(format!("parent organization \"{parent_id}\" does not exist"))
+        })?;
     if ancestor.kind != OrganizationKind::Partner {
         return Err(TenantError::FailedPrecondition(format!(
             "parent organization \"{parent_id}\" is a customer, and customers have no children"
         )));
     }
     for _ in 0..MAX_DEPTH {
-        if ancestor.id == upsert.id {
+        if ancestor.id == upsert.id.as_str() {
             return Err(TenantError::FailedPrecondition(format!(
                 "organization \"{}\" cannot be placed under its own descendant \"{parent_id}\"",
                 upsert.id
@@ -346,10 +351,10 @@ async fn set_credentials_in(
 
 /// An unchanged credential of an import must still belong to the organization the file names.
 async fn ensure_credential_owner(tx: &DatabaseTransaction, entry: &CredentialImport) -> Result<(), TenantError> {
-    let stored = credential::Entity::find_by_id(&entry.identity).one(tx).await?;
+    let stored = credential::Entity::find_by_id(entry.identity.as_str()).one(tx).await?;
     match stored {
         Some(stored)
-            if stored.organization_id == entry.organization_id
+            if stored.organization_id == entry.organization_id.as_str()
                 && entry.unchanged_hash.as_deref() == Some(stored.secret_hash.as_str()) =>
         {
             Ok(())

@@ -13,15 +13,15 @@ use super::{IdempotencyKey, Recorded, TenantStore};
 use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
-use crate::tenant::model::{AcronisTenantId, EventKind, Settings};
+use crate::tenant::model::{AcronisTenantId, DatacenterUrl, EventKind, Settings, TenantName, VendorTenantId};
 
 /// What `enable_mirrored_partner` needs to know.
 #[derive(Debug, Clone)]
 pub struct MirroredPartnerEnablement {
     pub acronis_tenant_id: AcronisTenantId,
-    pub name: String,
+    pub name: TenantName,
     pub settings: Option<Settings>,
-    pub datacenter_url: Option<String>,
+    pub datacenter_url: Option<DatacenterUrl>,
 }
 
 impl TenantStore {
@@ -70,9 +70,9 @@ async fn enable_mirrored_partner_in(
             kind: TenantKind::Partner,
             method: EnablementMethod::Mirrored,
             partner_acronis_tenant_id: None,
-            name: enablement.name.clone(),
+            name: enablement.name.to_string(),
             settings_json: settings,
-            datacenter_url: enablement.datacenter_url.clone(),
+            datacenter_url: enablement.datacenter_url.clone().map(DatacenterUrl::into_string),
         }
         .insert(tx)
         .await?;
@@ -87,9 +87,9 @@ async fn enable_mirrored_partner_in(
         ));
     }
     let wanted = Enablement {
-        name: &enablement.name,
+        name: enablement.name.as_str(),
         settings_json: settings,
-        datacenter_url: enablement.datacenter_url.clone(),
+        datacenter_url: enablement.datacenter_url.clone().map(DatacenterUrl::into_string),
     };
     let (updated, changed) = enable_or_update(tx, existing, wanted).await?;
     if changed {
@@ -105,10 +105,10 @@ async fn enable_mirrored_partner_in(
 async fn upsert_partner_organization(tx: &DatabaseTransaction, partner: &tenant::Model) -> Result<(), TenantError> {
     let existing = organization::Entity::find_by_id(partner.vendor_tenant_id.as_str()).one(tx).await?;
     let upsert = OrganizationUpsert {
-        id: partner.vendor_tenant_id.clone(),
-        name: partner.name.clone().unwrap_or_else(|| partner.vendor_tenant_id.clone()),
+        id: VendorTenantId::stored(partner.vendor_tenant_id.clone()),
+        name: TenantName::stored(partner.name.clone().unwrap_or_else(|| partner.vendor_tenant_id.clone())),
         kind: OrganizationKind::Partner,
-        parent_id: existing.and_then(|organization| organization.parent_id),
+        parent_id: existing.and_then(|organization| organization.parent_id).map(VendorTenantId::stored),
     };
     upsert_organization_in(tx, &upsert).await.map(drop)
 }

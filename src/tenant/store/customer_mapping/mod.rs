@@ -137,7 +137,7 @@ impl TenantStore {
 /// `WITH RECURSIVE subtree(…), customers(id, name, acronis_tenant_id)`: the customers that belong to the
 /// partner whose organization is the first parameter and whose Acronis tenant is the second. Two disjoint
 /// parts: the unmapped customers its walk down reaches ([`subtree_cte`] stops at enabled nested partners),
-/// and the customers it mapped, wherever they now sit (a mapping stays its maker's even after a nearer
+/// and the customers it mapped, wherever they sit (a mapping stays its maker's even after a nearer
 /// partner got enabled). A customer mapped by anyone else is in neither. Each part is index lookups only
 /// (`tenants.vendor_tenant_id`, `tenants.partner_acronis_tenant_id`, `organizations.id`), whatever the number
 /// of customers.
