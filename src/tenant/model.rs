@@ -121,7 +121,7 @@ pub const MAX_NAME_LEN: usize = 1024;
 pub const MAX_ID_LEN: usize = 255;
 
 /// A vendor tenant id: the id of a directory organization, and of the tenant record mapped to it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct VendorTenantId(String);
 
 impl VendorTenantId {
@@ -152,7 +152,7 @@ impl VendorTenantId {
 
 /// A credential identity. It cannot contain a colon: `X-CyberApp-Auth` splits identity and secrets at the
 /// first one (protocol §5.2).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Identity(String);
 
 impl Identity {
@@ -180,7 +180,7 @@ pub const MAX_URL_LEN: usize = 2048;
 
 /// A display name of a tenant or an organization: non-blank, bounded, no control characters (PostgreSQL
 /// refuses NUL in text, and a newline in a name would forge lines in logs and UIs).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TenantName(String);
 
 impl TenantName {
@@ -213,7 +213,7 @@ impl TenantName {
 }
 
 /// An Acronis data-center URL such as `https://eu8.acronis.cloud`, stored as received.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DatacenterUrl(String);
 
 impl DatacenterUrl {
@@ -235,17 +235,25 @@ impl DatacenterUrl {
     }
 }
 
-macro_rules! display_as_str {
+/// Display shows the text itself; Debug shows it as its `String` would, so logs and debug output read the
+/// same as for the plain text.
+macro_rules! text_formats {
     ($($name:ident),*) => {$(
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
             }
         }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
     )*};
 }
 
-display_as_str!(VendorTenantId, Identity, TenantName, DatacenterUrl);
+text_formats!(VendorTenantId, Identity, TenantName, DatacenterUrl);
 
 #[cfg(test)]
 mod tests {
