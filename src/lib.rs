@@ -18,7 +18,6 @@ pub mod app;
 pub mod canonical_json;
 pub mod config;
 pub mod db;
-pub mod directory_file;
 pub mod gateway;
 pub mod grpc;
 pub mod metrics;

@@ -8,7 +8,8 @@ use cyberapp_tenants::config::{Cli, Command, DevCommand, DirectoryCommand};
 use cyberapp_tenants::db::migration::Migrator;
 use cyberapp_tenants::gateway::devmode;
 use cyberapp_tenants::tenant::TenantStore;
-use cyberapp_tenants::{db, directory_file, telemetry};
+use cyberapp_tenants::tenant::directory_file;
+use cyberapp_tenants::{db, telemetry};
 use sea_orm_migration::MigratorTrait as _;
 
 #[tokio::main]

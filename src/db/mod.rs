@@ -1,6 +1,8 @@
-//! Storage: the SeaORM entities, the migrations that create their tables, and how to connect.
+//! Storage: the SeaORM entities ([`entity`], one file per table), the migrations that create their tables
+//! ([`migration`]), and how to connect ([`connect`]).
 //!
-//! Only `tenant::store` runs queries; the gateway never imports this module.
+//! Queries on these tables run in `tenant::store` alone; elsewhere the tenant half only pings the pool
+//! (`tenant::readiness`) and the app runs the migrations at start-up. The gateway never imports this module.
 
 pub mod entity;
 pub mod migration;

@@ -19,9 +19,6 @@ use crate::pb::tenant_service_server::{self, TenantServiceServer};
 use crate::tenant::TenantServiceImpl;
 use channel::GrpcChannel;
 
-// The tenant half reads the idempotency names from here (`tenant::service`).
-pub use metadata::{REQUEST_HASH_METADATA, REQUEST_ID_METADATA, RESPONSE_ID_METADATA};
-
 /// The fully qualified name of the TenantService (`cyberapp.tenants.v1.TenantService`), as health checks
 /// and gRPC paths spell it.
 pub const TENANT_SERVICE_NAME: &str = tenant_service_server::SERVICE_NAME;

@@ -19,8 +19,10 @@ pub enum TenantError {
     NotFound(String),
     #[error("{0}")]
     PermissionDenied(String),
+    /// The request is well formed, but the state of the data does not allow it (a directory rule, a cursor
+    /// whose events are gone). gRPC `FAILED_PRECONDITION`; the gateway answers it as a refusal (403).
     #[error("{0}")]
-    Conflict(String),
+    FailedPrecondition(String),
     #[error("{0}")]
     Unauthenticated(String),
     #[error("{reason}")]
@@ -56,7 +58,7 @@ impl TenantError {
             Self::InvalidArgument(message) => Self::InvalidArgument(format!("{context}: {message}")),
             Self::NotFound(message) => Self::NotFound(format!("{context}: {message}")),
             Self::PermissionDenied(message) => Self::PermissionDenied(format!("{context}: {message}")),
-            Self::Conflict(message) => Self::Conflict(format!("{context}: {message}")),
+            Self::FailedPrecondition(message) => Self::FailedPrecondition(format!("{context}: {message}")),
             other => other,
         }
     }
@@ -100,7 +102,7 @@ impl From<TenantError> for Status {
             TenantError::InvalidArgument(message) => Status::invalid_argument(message),
             TenantError::NotFound(message) => Status::not_found(message),
             TenantError::PermissionDenied(message) => Status::permission_denied(message),
-            TenantError::Conflict(message) => Status::failed_precondition(message),
+            TenantError::FailedPrecondition(message) => Status::failed_precondition(message),
             TenantError::Unauthenticated(message) => Status::unauthenticated(message),
             TenantError::RequestIdReused => Status::already_exists(TenantError::RequestIdReused.to_string()),
             TenantError::Throttled { reason, retry_after } => {

@@ -17,8 +17,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
+use super::convert;
 use super::error::TenantError;
-use super::messages;
 use super::store::TenantStore;
 use crate::pb;
 
@@ -138,7 +138,7 @@ async fn follow(
             if row.position != i64::try_from(cursor + 1).ok() {
                 return end(resync(cursor)).await;
             }
-            let event = match messages::event(row) {
+            let event = match convert::event(row) {
                 Ok(event) => event,
                 Err(error) => return end(error.into()).await,
             };
@@ -160,7 +160,7 @@ async fn follow(
 }
 
 fn resync(cursor: u64) -> Status {
-    TenantError::Conflict(format!(
+    TenantError::FailedPrecondition(format!(
         "the events after cursor {cursor} are no longer retained; resync with ListPartners and ListCustomers, \
          then watch from the event_cursor they return"
     ))

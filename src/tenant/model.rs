@@ -120,61 +120,140 @@ pub const MAX_NAME_LEN: usize = 1024;
 /// Longest accepted organization id or identity.
 pub const MAX_ID_LEN: usize = 255;
 
-/// Validates a vendor organization id: non-blank, bounded, no control characters.
-pub fn parse_organization_id(id: &str, field: &str) -> Result<String, TenantError> {
-    if id.trim().is_empty() || id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
-        return Err(TenantError::InvalidArgument(format!(
-            "{field} must be a non-empty id of at most {MAX_ID_LEN} bytes without control characters"
-        )));
+/// A vendor tenant id: the id of a directory organization, and of the tenant record mapped to it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct VendorTenantId(String);
+
+impl VendorTenantId {
+    /// Accepts a non-blank id of at most [`MAX_ID_LEN`] bytes without control characters. `field` names it in
+    /// the error.
+    pub fn parse(id: &str, field: &str) -> Result<Self, TenantError> {
+        if id.trim().is_empty() || id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
+            return Err(TenantError::InvalidArgument(format!(
+                "{field} must be a non-empty id of at most {MAX_ID_LEN} bytes without control characters"
+            )));
+        }
+        Ok(Self(id.to_owned()))
     }
-    Ok(id.to_owned())
+
+    /// An id the database already holds: it was parsed (or generated) before it was stored.
+    pub(crate) fn stored(id: String) -> Self {
+        Self(id)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
-/// Validates a credential identity. It cannot contain a colon: `X-CyberApp-Auth` splits identity and secrets
-/// at the first one (protocol §5.2).
-pub fn parse_identity(identity: &str) -> Result<String, TenantError> {
-    if identity.is_empty()
-        || identity.len() > MAX_ID_LEN
-        || identity.contains(':')
-        || identity.chars().any(char::is_control)
-    {
-        return Err(TenantError::InvalidArgument(format!(
-            "identity must be non-empty, at most {MAX_ID_LEN} bytes, without colons or control characters"
-        )));
+/// A credential identity. It cannot contain a colon: `X-CyberApp-Auth` splits identity and secrets at the
+/// first one (protocol §5.2).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Identity(String);
+
+impl Identity {
+    /// Accepts a non-empty identity of at most [`MAX_ID_LEN`] bytes without colons or control characters.
+    pub fn parse(identity: &str) -> Result<Self, TenantError> {
+        if identity.is_empty()
+            || identity.len() > MAX_ID_LEN
+            || identity.contains(':')
+            || identity.chars().any(char::is_control)
+        {
+            return Err(TenantError::InvalidArgument(format!(
+                "identity must be non-empty, at most {MAX_ID_LEN} bytes, without colons or control characters"
+            )));
+        }
+        Ok(Self(identity.to_owned()))
     }
-    Ok(identity.to_owned())
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Longest accepted data-center URL.
 pub const MAX_URL_LEN: usize = 2048;
 
-/// Validates a display name: non-blank, bounded, no control characters (PostgreSQL refuses NUL in text,
-/// and a newline in a name would forge lines in logs and UIs).
-pub fn parse_name(name: &str, field: &str) -> Result<String, TenantError> {
-    if name.trim().is_empty() {
-        return Err(TenantError::InvalidArgument(format!("{field} must not be empty")));
+/// A display name of a tenant or an organization: non-blank, bounded, no control characters (PostgreSQL
+/// refuses NUL in text, and a newline in a name would forge lines in logs and UIs).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TenantName(String);
+
+impl TenantName {
+    /// `field` names the value in the error.
+    pub fn parse(name: &str, field: &str) -> Result<Self, TenantError> {
+        if name.trim().is_empty() {
+            return Err(TenantError::InvalidArgument(format!("{field} must not be empty")));
+        }
+        if name.chars().count() > MAX_NAME_LEN {
+            return Err(TenantError::InvalidArgument(format!("{field} is longer than {MAX_NAME_LEN} characters")));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(TenantError::InvalidArgument(format!("{field} must not contain control characters")));
+        }
+        Ok(Self(name.to_owned()))
     }
-    if name.chars().count() > MAX_NAME_LEN {
-        return Err(TenantError::InvalidArgument(format!("{field} is longer than {MAX_NAME_LEN} characters")));
+
+    /// A name the database already holds: it was parsed before it was stored.
+    pub(crate) fn stored(name: String) -> Self {
+        Self(name)
     }
-    if name.chars().any(char::is_control) {
-        return Err(TenantError::InvalidArgument(format!("{field} must not contain control characters")));
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    Ok(name.to_owned())
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
-/// Validates an Acronis data-center URL such as `https://eu8.acronis.cloud`.
-pub fn parse_datacenter_url(value: &str) -> Result<String, TenantError> {
-    let invalid = || TenantError::InvalidArgument("datacenter_url must be an http(s) URL".into());
-    if value.len() > MAX_URL_LEN || value.chars().any(char::is_control) {
-        return Err(invalid());
+/// An Acronis data-center URL such as `https://eu8.acronis.cloud`, stored as received.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatacenterUrl(String);
+
+impl DatacenterUrl {
+    /// Accepts an http(s) URL with a host, of at most [`MAX_URL_LEN`] bytes.
+    pub fn parse(value: &str) -> Result<Self, TenantError> {
+        let invalid = || TenantError::InvalidArgument("datacenter_url must be an http(s) URL".into());
+        if value.len() > MAX_URL_LEN || value.chars().any(char::is_control) {
+            return Err(invalid());
+        }
+        let url = url::Url::parse(value).map_err(|_| invalid())?;
+        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+            return Err(invalid());
+        }
+        Ok(Self(value.to_owned()))
     }
-    let url = url::Url::parse(value).map_err(|_| invalid())?;
-    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-        return Err(invalid());
+
+    pub fn into_string(self) -> String {
+        self.0
     }
-    Ok(value.to_owned())
 }
+
+/// Display shows the text itself; Debug shows it as its `String` would, so logs and debug output read the
+/// same as for the plain text.
+macro_rules! text_formats {
+    ($($name:ident),*) => {$(
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+    )*};
+}
+
+text_formats!(VendorTenantId, Identity, TenantName, DatacenterUrl);
 
 #[cfg(test)]
 mod tests {
@@ -196,18 +275,18 @@ mod tests {
 
     #[test]
     fn names_with_control_characters_are_refused() {
-        assert!(parse_name("ACME MSP", "name").is_ok());
+        assert!(TenantName::parse("ACME MSP", "name").is_ok());
         for bad in ["", "  ", "a\u{0}b", "line\nbreak", "tab\there"] {
-            assert!(parse_name(bad, "name").is_err(), "{bad:?} accepted");
+            assert!(TenantName::parse(bad, "name").is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn datacenter_urls_must_be_http_urls() {
-        assert!(parse_datacenter_url("https://eu8.acronis.cloud").is_ok());
-        assert!(parse_datacenter_url("https://eu8-cloud.acronis.com").is_ok());
+        assert!(DatacenterUrl::parse("https://eu8.acronis.cloud").is_ok());
+        assert!(DatacenterUrl::parse("https://eu8-cloud.acronis.com").is_ok());
         for bad in ["eu8.acronis.cloud", "ftp://x", "https://", "https://a\u{0}b", ""] {
-            assert!(parse_datacenter_url(bad).is_err(), "{bad:?} accepted");
+            assert!(DatacenterUrl::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
 

@@ -74,7 +74,7 @@ pub fn encode_cursor(id: &str) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<String, TenantError> {
     unwrap_token(cursor, "id:")
-        .filter(|id| super::model::parse_organization_id(id, "cursor").is_ok())
+        .filter(|id| super::model::VendorTenantId::parse(id, "cursor").is_ok())
         .ok_or_else(|| TenantError::InvalidArgument("the paging cursor is not one this service issued".into()))
 }
 

@@ -1,28 +1,22 @@
-//! The tonic `TenantService`: parses each request into domain types, calls the store, maps the outcome.
+//! The tonic `TenantService`: each RPC parses its request into domain types (`convert`), calls the store,
+//! and answers (`convert` again).
 //!
 //! Kept thin on purpose: rules about *what* may change live in the store's transactions, rules about *what a
-//! request must contain* live in `model`'s parsers.
+//! request must contain* live in `model`'s parsers, and which field becomes which value in `convert`.
 
 use std::sync::Arc;
 
-use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Request, Response, Status};
 
+use super::convert::{self, answer, idempotency_key};
 use super::credentials::CredentialVerifier;
 use super::error::TenantError;
 use super::event_feed::{EventFeed, EventStream};
-use super::messages;
-use super::model::{
-    AcronisTenantId, Settings, parse_datacenter_url, parse_identity, parse_name, parse_organization_id,
-};
-use super::paging::{PageInfo, PageRequest, decode_page_token, encode_page_token, list_page_size};
-use super::store::{
-    CustomerMappingChange, IdempotencyKey, MirroredCustomer, MirroredPartnerEnablement, OrganizationUpsert,
-    TenantFilter, TenantStore,
-};
+use super::model::{AcronisTenantId, Identity, VendorTenantId};
+use super::paging::{decode_page_token, encode_page_token, list_page_size};
+use super::store::{TenantFilter, TenantStore};
 use crate::db::entity::organization::{self, OrganizationKind};
-use crate::db::entity::tenant::{self, EnablementState as StoredState};
-use crate::grpc::{REQUEST_HASH_METADATA, REQUEST_ID_METADATA, RESPONSE_ID_METADATA};
+use crate::db::entity::tenant::TenantKind;
 use crate::pb;
 use crate::pb::tenant_service_server::TenantService;
 
@@ -53,14 +47,15 @@ impl TenantServiceImpl {
         } else {
             String::new()
         };
-        Ok(TenantPage { tenants: records.into_iter().map(messages::tenant).collect(), next_page_token, event_cursor })
+        Ok(TenantPage { tenants: records.into_iter().map(convert::tenant).collect(), next_page_token, event_cursor })
     }
+
     /// The directory organization the enablement-form credentials belong to.
     async fn authenticate(&self, credentials: Option<&pb::Credentials>) -> Result<organization::Model, TenantError> {
         let credentials =
             credentials.ok_or_else(|| TenantError::Unauthenticated("Credentials are required.".into()))?;
         // An identity that could never be stored is simply unknown (401, not 400): the form is the source.
-        let identity = parse_identity(&credentials.identity).map_err(|_| {
+        let identity = Identity::parse(&credentials.identity).map_err(|_| {
             TenantError::Unauthenticated("The credentials are not valid for any account of this service.".into())
         })?;
         self.credentials.verify(&self.store, &identity, &credentials.secrets_json, &credentials.acronis_tenant_id).await
@@ -73,24 +68,6 @@ struct TenantPage {
     event_cursor: u64,
 }
 
-fn state_filter(state: Option<i32>) -> Result<Option<StoredState>, TenantError> {
-    match state.map(pb::EnablementState::try_from) {
-        None => Ok(None),
-        Some(Ok(pb::EnablementState::Enabled)) => Ok(Some(StoredState::Enabled)),
-        Some(Ok(pb::EnablementState::Disabled)) => Ok(Some(StoredState::Disabled)),
-        Some(_) => Err(TenantError::InvalidArgument("state must be ENABLED or DISABLED when given".into())),
-    }
-}
-
-fn method_filter(method: Option<i32>) -> Result<Option<tenant::EnablementMethod>, TenantError> {
-    match method.map(pb::EnablementMethod::try_from) {
-        None => Ok(None),
-        Some(Ok(pb::EnablementMethod::Mirrored)) => Ok(Some(tenant::EnablementMethod::Mirrored)),
-        Some(Ok(pb::EnablementMethod::Mapped)) => Ok(Some(tenant::EnablementMethod::Mapped)),
-        Some(_) => Err(TenantError::InvalidArgument("enablement_method must be MIRRORED or MAPPED when given".into())),
-    }
-}
-
 /// Only a partner account can enable the CyberApp as a partner.
 fn require_partner(organization: &organization::Model) -> Result<(), TenantError> {
     match organization.kind {
@@ -101,60 +78,6 @@ fn require_partner(organization: &organization::Model) -> Result<(), TenantError
     }
 }
 
-fn organization_kind(kind: pb::OrganizationKind) -> Result<OrganizationKind, TenantError> {
-    match kind {
-        pb::OrganizationKind::Partner => Ok(OrganizationKind::Partner),
-        pb::OrganizationKind::Customer => Ok(OrganizationKind::Customer),
-        pb::OrganizationKind::Unspecified => {
-            Err(TenantError::InvalidArgument("kind must be partner or customer".into()))
-        }
-    }
-}
-
-/// Longest accepted idempotency metadata value.
-const MAX_METADATA_LEN: usize = 256;
-
-/// The idempotency key a state-changing call carries in its metadata: all three values or none.
-fn idempotency_key(metadata: &MetadataMap) -> Result<Option<IdempotencyKey>, TenantError> {
-    let value = |name| metadata.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
-    match (value(REQUEST_ID_METADATA), value(REQUEST_HASH_METADATA), value(RESPONSE_ID_METADATA)) {
-        (None, None, None) => Ok(None),
-        (Some(request_id), Some(request_hash), Some(response_id))
-            if [&request_id, &request_hash, &response_id]
-                .iter()
-                .all(|value| !value.is_empty() && value.len() <= MAX_METADATA_LEN) =>
-        {
-            Ok(Some(IdempotencyKey { request_id, request_hash, response_id }))
-        }
-        _ => Err(TenantError::InvalidArgument(format!(
-            "{REQUEST_ID_METADATA}, {REQUEST_HASH_METADATA} and {RESPONSE_ID_METADATA} go together, each non-empty"
-        ))),
-    }
-}
-
-/// Wraps `message`, telling the caller in [`RESPONSE_ID_METADATA`] which `response_id` answers the callback.
-fn answer<T>(message: T, response_id: Option<String>) -> Response<T> {
-    let mut response = Response::new(message);
-    if let Some(value) = response_id.and_then(|id| MetadataValue::try_from(id).ok()) {
-        response.metadata_mut().insert(RESPONSE_ID_METADATA, value);
-    }
-    response
-}
-
-fn page_info_message(info: PageInfo) -> pb::PageInfo {
-    let kind = match info {
-        PageInfo::Offset { offset, limit, total_count } => {
-            pb::page_info::Kind::Offset(pb::OffsetPage { offset, limit, total_count })
-        }
-        PageInfo::Cursor { before, after } => pb::page_info::Kind::Cursor(pb::CursorPage { before, after }),
-    };
-    pb::PageInfo { kind: Some(kind) }
-}
-
-fn optional_datacenter_url(url: Option<String>) -> Result<Option<String>, TenantError> {
-    url.filter(|url| !url.is_empty()).as_deref().map(parse_datacenter_url).transpose()
-}
-
 #[tonic::async_trait]
 impl TenantService for TenantServiceImpl {
     async fn get_mirrored_partner_state(
@@ -163,16 +86,7 @@ impl TenantService for TenantServiceImpl {
     ) -> Result<Response<pb::GetMirroredPartnerStateResponse>, Status> {
         let id = AcronisTenantId::parse(&request.get_ref().acronis_tenant_id, "acronis_tenant_id")?;
         let partner = self.store.partner(id).await?;
-        let response = match partner {
-            Some(record) => pb::GetMirroredPartnerStateResponse {
-                state: messages::state(record.state).into(),
-                settings_json: record.settings_json,
-            },
-            None => {
-                pb::GetMirroredPartnerStateResponse { state: pb::EnablementState::Disabled.into(), settings_json: None }
-            }
-        };
-        Ok(Response::new(response))
+        Ok(Response::new(convert::mirrored_partner_state(partner)))
     }
 
     async fn enable_mirrored_partner(
@@ -180,22 +94,11 @@ impl TenantService for TenantServiceImpl {
         request: Request<pb::EnableMirroredPartnerRequest>,
     ) -> Result<Response<pb::EnableMirroredPartnerResponse>, Status> {
         let key = idempotency_key(request.metadata())?;
-        let request = request.into_inner();
-        let enablement = MirroredPartnerEnablement {
-            acronis_tenant_id: AcronisTenantId::parse(&request.acronis_tenant_id, "acronis_tenant_id")?,
-            name: parse_name(&request.name, "name")?,
-            settings: request.settings_json.as_deref().map(Settings::parse).transpose()?,
-            datacenter_url: request
-                .datacenter_url
-                .filter(|url| !url.is_empty())
-                .as_deref()
-                .map(parse_datacenter_url)
-                .transpose()?,
-        };
+        let enablement = convert::mirrored_partner_enablement(request.into_inner())?;
         let recorded = self.store.enable_mirrored_partner(&enablement, key.as_ref()).await?;
         let record = recorded.outcome;
         let message = pb::EnableMirroredPartnerResponse {
-            state: messages::state(record.state).into(),
+            state: convert::state(record.state).into(),
             vendor_tenant_id: record.vendor_tenant_id,
             acronis_tenant_id: enablement.acronis_tenant_id.to_string(),
         };
@@ -209,9 +112,7 @@ impl TenantService for TenantServiceImpl {
         let key = idempotency_key(request.metadata())?;
         let id = AcronisTenantId::parse(&request.get_ref().acronis_tenant_id, "acronis_tenant_id")?;
         let recorded = self.store.reset_mirrored_partner(id, key.as_ref()).await?;
-        let message = pb::ResetMirroredPartnerResponse {
-            customers_disabled: u32::try_from(recorded.outcome).unwrap_or(u32::MAX),
-        };
+        let message = pb::ResetMirroredPartnerResponse { customers_disabled: convert::count(recorded.outcome) };
         Ok(answer(message, recorded.response_id))
     }
 
@@ -221,7 +122,7 @@ impl TenantService for TenantServiceImpl {
     ) -> Result<Response<pb::ReadPartnerEnablementResponse>, Status> {
         let organization = self.authenticate(request.get_ref().credentials.as_ref()).await?;
         require_partner(&organization)?;
-        let mapping = self.store.partner_mapping_of(&organization.id).await?;
+        let mapping = self.store.partner_mapping_of(&organization).await?;
         Ok(Response::new(pb::ReadPartnerEnablementResponse {
             vendor_tenant_id: organization.id,
             acronis_tenant_id: mapping.and_then(|mapping| mapping.acronis_tenant_id),
@@ -243,7 +144,7 @@ impl TenantService for TenantServiceImpl {
         }
         require_partner(&organization)?;
         let acronis = AcronisTenantId::parse(&request.acronis_tenant_id, "acronis_tenant_id")?;
-        let datacenter_url = optional_datacenter_url(request.datacenter_url)?;
+        let datacenter_url = convert::datacenter_url(request.datacenter_url)?;
         let recorded = self.store.map_partner(&organization, acronis, datacenter_url, key.as_ref()).await?;
         Ok(answer(pb::WritePartnerEnablementResponse {}, recorded.response_id))
     }
@@ -257,10 +158,8 @@ impl TenantService for TenantServiceImpl {
         let organization = self.authenticate(request.credentials.as_ref()).await?;
         require_partner(&organization)?;
         let acronis = AcronisTenantId::parse(&request.acronis_tenant_id, "acronis_tenant_id")?;
-        let recorded = self.store.unmap_partner(&organization.id, acronis, key.as_ref()).await?;
-        let message = pb::ResetPartnerEnablementResponse {
-            customers_unmapped: u32::try_from(recorded.outcome).unwrap_or(u32::MAX),
-        };
+        let recorded = self.store.unmap_partner(&organization, acronis, key.as_ref()).await?;
+        let message = pb::ResetPartnerEnablementResponse { customers_unmapped: convert::count(recorded.outcome) };
         Ok(answer(message, recorded.response_id))
     }
 
@@ -268,26 +167,16 @@ impl TenantService for TenantServiceImpl {
         &self,
         request: Request<pb::UpsertOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
-        let request = request.into_inner();
-        let upsert = OrganizationUpsert {
-            id: parse_organization_id(&request.id, "id")?,
-            name: parse_name(&request.name, "name")?,
-            kind: organization_kind(request.kind())?,
-            parent_id: request
-                .parent_id
-                .filter(|parent| !parent.is_empty())
-                .map(|parent| parse_organization_id(&parent, "parent_id"))
-                .transpose()?,
-        };
+        let upsert = convert::organization_upsert(request.into_inner())?;
         let saved = self.store.upsert_organization(&upsert).await?;
-        Ok(Response::new(messages::organization(saved)))
+        Ok(Response::new(convert::organization(saved)))
     }
 
     async fn delete_organization(
         &self,
         request: Request<pb::DeleteOrganizationRequest>,
     ) -> Result<Response<pb::DeleteOrganizationResponse>, Status> {
-        let id = parse_organization_id(&request.get_ref().id, "id")?;
+        let id = VendorTenantId::parse(&request.get_ref().id, "id")?;
         for identity in self.store.delete_organization(&id).await? {
             self.credentials.forget(&identity);
         }
@@ -299,11 +188,11 @@ impl TenantService for TenantServiceImpl {
         request: Request<pb::SetCredentialsRequest>,
     ) -> Result<Response<pb::SetCredentialsResponse>, Status> {
         let request = request.into_inner();
-        let identity = parse_identity(&request.identity)?;
-        let organization_id = parse_organization_id(&request.organization_id, "organization_id")?;
+        let identity = Identity::parse(&request.identity)?;
+        let organization_id = VendorTenantId::parse(&request.organization_id, "organization_id")?;
         let secret_hash = self.credentials.hash(&request.secrets_json).await?;
         self.store.set_credentials(&identity, &organization_id, &secret_hash).await?;
-        self.credentials.forget(&identity);
+        self.credentials.forget(identity.as_str());
         Ok(Response::new(pb::SetCredentialsResponse {}))
     }
 
@@ -312,22 +201,12 @@ impl TenantService for TenantServiceImpl {
         request: Request<pb::ListCustomerOrganizationsRequest>,
     ) -> Result<Response<pb::ListCustomerOrganizationsResponse>, Status> {
         let request = request.into_inner();
-        let partner = AcronisTenantId::parse(&request.partner_acronis_tenant_id, "partner_acronis_tenant_id")?;
-        let page = request
-            .page
-            .map(|page| PageRequest::new(page.limit, page.offset, page.after.as_deref(), page.before.as_deref()))
-            .transpose()?;
+        let partner = convert::partner(&request.partner_acronis_tenant_id)?;
+        let page = convert::page_request(request.page)?;
         let (customers, info) = self.store.customer_organizations(partner, page.as_ref()).await?;
         Ok(Response::new(pb::ListCustomerOrganizationsResponse {
-            customers: customers
-                .into_iter()
-                .map(|customer| pb::CustomerOrganization {
-                    vendor_tenant_id: customer.id,
-                    name: customer.name,
-                    acronis_tenant_id: customer.acronis_tenant_id,
-                })
-                .collect(),
-            page: info.map(page_info_message),
+            customers: customers.into_iter().map(convert::customer_organization).collect(),
+            page: info.map(convert::page_info),
         }))
     }
 
@@ -337,22 +216,9 @@ impl TenantService for TenantServiceImpl {
     ) -> Result<Response<pb::WriteCustomerMappingsResponse>, Status> {
         let key = idempotency_key(request.metadata())?;
         let request = request.into_inner();
-        let partner = AcronisTenantId::parse(&request.partner_acronis_tenant_id, "partner_acronis_tenant_id")?;
-        let changes = request
-            .changes
-            .iter()
-            .map(|change| {
-                Ok(CustomerMappingChange {
-                    vendor_tenant_id: parse_organization_id(&change.vendor_tenant_id, "vendor_tenant_id")?,
-                    acronis_tenant_id: change
-                        .acronis_tenant_id
-                        .as_deref()
-                        .map(|id| AcronisTenantId::parse(id, "acronis_tenant_id"))
-                        .transpose()?,
-                })
-            })
-            .collect::<Result<Vec<_>, TenantError>>()?;
-        let datacenter_url = optional_datacenter_url(request.datacenter_url)?;
+        let partner = convert::partner(&request.partner_acronis_tenant_id)?;
+        let changes = convert::customer_mapping_changes(&request.changes)?;
+        let datacenter_url = convert::datacenter_url(request.datacenter_url)?;
         let recorded = self.store.write_customer_mappings(partner, &changes, datacenter_url, key.as_ref()).await?;
         Ok(answer(pb::WriteCustomerMappingsResponse {}, recorded.response_id))
     }
@@ -361,18 +227,10 @@ impl TenantService for TenantServiceImpl {
         &self,
         request: Request<pb::GetMirroredCustomersRequest>,
     ) -> Result<Response<pb::GetMirroredCustomersResponse>, Status> {
-        let partner =
-            AcronisTenantId::parse(&request.get_ref().partner_acronis_tenant_id, "partner_acronis_tenant_id")?;
+        let partner = convert::partner(&request.get_ref().partner_acronis_tenant_id)?;
         let customers = self.store.enabled_mirrored_customers(partner).await?;
         Ok(Response::new(pb::GetMirroredCustomersResponse {
-            customers: customers
-                .into_iter()
-                .map(|customer| pb::MirroredCustomer {
-                    vendor_tenant_id: customer.vendor_tenant_id,
-                    acronis_tenant_id: customer.acronis_tenant_id.unwrap_or_default(),
-                    settings_json: customer.settings_json,
-                })
-                .collect(),
+            customers: customers.into_iter().map(convert::mirrored_customer).collect(),
         }))
     }
 
@@ -382,27 +240,9 @@ impl TenantService for TenantServiceImpl {
     ) -> Result<Response<pb::SetMirroredCustomersResponse>, Status> {
         let key = idempotency_key(request.metadata())?;
         let request = request.into_inner();
-        let partner = AcronisTenantId::parse(&request.partner_acronis_tenant_id, "partner_acronis_tenant_id")?;
-        let enabled = request
-            .enabled
-            .iter()
-            .map(|customer| {
-                Ok(MirroredCustomer {
-                    acronis_tenant_id: AcronisTenantId::parse(
-                        &customer.acronis_tenant_id,
-                        "enabled[].acronis_tenant_id",
-                    )?,
-                    name: parse_name(&customer.name, "enabled[].acronis_tenant_name")?,
-                    settings: customer.settings_json.as_deref().map(Settings::parse).transpose()?,
-                })
-            })
-            .collect::<Result<Vec<_>, TenantError>>()?;
-        let disabled = request
-            .disabled
-            .iter()
-            .map(|id| AcronisTenantId::parse(id, "disabled[].acronis_tenant_id"))
-            .collect::<Result<Vec<_>, TenantError>>()?;
-        let datacenter_url = optional_datacenter_url(request.datacenter_url)?;
+        let partner = convert::partner(&request.partner_acronis_tenant_id)?;
+        let (enabled, disabled) = convert::mirrored_customer_states(&request.enabled, &request.disabled)?;
+        let datacenter_url = convert::datacenter_url(request.datacenter_url)?;
         let recorded =
             self.store.set_mirrored_customers(partner, &enabled, &disabled, datacenter_url, key.as_ref()).await?;
         Ok(answer(pb::SetMirroredCustomersResponse {}, recorded.response_id))
@@ -414,7 +254,7 @@ impl TenantService for TenantServiceImpl {
                 self.store.tenant_by_acronis_id(AcronisTenantId::parse(&id, "acronis_tenant_id")?).await?
             }
             Some(pb::get_tenant_request::Id::VendorTenantId(id)) => {
-                self.store.tenant_by_vendor_id(&parse_organization_id(&id, "vendor_tenant_id")?).await?
+                self.store.tenant_by_vendor_id(&VendorTenantId::parse(&id, "vendor_tenant_id")?).await?
             }
             None => {
                 return Err(
@@ -423,7 +263,7 @@ impl TenantService for TenantServiceImpl {
             }
         };
         let record = record.ok_or_else(|| TenantError::NotFound("no tenant record has this id".into()))?;
-        Ok(Response::new(messages::tenant(record)))
+        Ok(Response::new(convert::tenant(record)))
     }
 
     async fn list_partners(
@@ -431,12 +271,7 @@ impl TenantService for TenantServiceImpl {
         request: Request<pb::ListPartnersRequest>,
     ) -> Result<Response<pb::ListPartnersResponse>, Status> {
         let request = request.into_inner();
-        let filter = TenantFilter {
-            kind: tenant::TenantKind::Partner,
-            state: state_filter(request.state)?,
-            method: method_filter(request.enablement_method)?,
-            partner: None,
-        };
+        let filter = convert::tenant_filter(TenantKind::Partner, request.state, request.enablement_method, None)?;
         let page = self.list(filter, request.page_size, &request.page_token).await?;
         Ok(Response::new(pb::ListPartnersResponse {
             partners: page.tenants,
@@ -450,17 +285,8 @@ impl TenantService for TenantServiceImpl {
         request: Request<pb::ListCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
         let request = request.into_inner();
-        let partner = request
-            .partner_acronis_tenant_id
-            .as_deref()
-            .map(|id| AcronisTenantId::parse(id, "partner_acronis_tenant_id"))
-            .transpose()?;
-        let filter = TenantFilter {
-            kind: tenant::TenantKind::Customer,
-            state: state_filter(request.state)?,
-            method: method_filter(request.enablement_method)?,
-            partner,
-        };
+        let partner = request.partner_acronis_tenant_id.as_deref();
+        let filter = convert::tenant_filter(TenantKind::Customer, request.state, request.enablement_method, partner)?;
         let page = self.list(filter, request.page_size, &request.page_token).await?;
         Ok(Response::new(pb::ListCustomersResponse {
             customers: page.tenants,

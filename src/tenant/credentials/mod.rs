@@ -23,6 +23,7 @@ use self::cache::VerifiedCache;
 use self::flights::Flights;
 use self::throttle::FailureThrottle;
 use super::error::TenantError;
+use super::model::Identity;
 use super::store::TenantStore;
 use crate::db::entity::{credential, organization};
 use crate::metrics::{METRICS, Metrics};
@@ -86,13 +87,14 @@ impl CredentialVerifier {
     pub async fn verify(
         &self,
         store: &TenantStore,
-        identity: &str,
+        identity: &Identity,
         secrets_json: &str,
         from_tenant: &str,
     ) -> Result<organization::Model, TenantError> {
         let canonical = hashing::canonical_secrets(secrets_json)
             .ok_or_else(|| TenantError::Unauthenticated("The credential secrets must be a JSON object.".into()))?;
         let stored = store.credential_with_organization(identity).await?;
+        let identity = identity.as_str();
         let fingerprint = self.cache.fingerprint(identity, &canonical);
         // A remembered success can only hold the right secret, so it needs no throttle slot: a burst of
         // callbacks with good credentials is never shed once one of them was checked.

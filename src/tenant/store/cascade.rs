@@ -6,19 +6,20 @@
 //! Ownership is read from the records alone: every customer record, mirrored or mapped, names the partner
 //! whose callback created it (`partner_acronis_tenant_id`). So the cascade never walks the directory, and it
 //! never touches a customer another enabled partner owns, such as one a nested reseller mapped itself.
+//!
+//! It sits below the families that call it (`partner_mapping`, `partner_mirroring`, `directory`) and uses
+//! only [`super::sql`] and [`super::events`].
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
 
 use super::events::unmapping_event;
+use super::sql::IDS_PER_STATEMENT;
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::db::entity::tenant_event;
 use crate::tenant::error::TenantError;
 use crate::tenant::model::EventKind;
-
-/// Ids per `IN (...)` list; well under SQLite's and PostgreSQL's bind-parameter limits.
-const ID_CHUNK: usize = 500;
 
 /// Disables the enabled mirrored customers and removes the customer mappings of the partner with Acronis
 /// tenant `partner_acronis`; returns how many customers it changed.
@@ -50,7 +51,7 @@ async fn apply(tx: &DatabaseTransaction, customers: &[tenant::Model], kind: Even
     let unmap = kind == EventKind::CustomerUnmapped;
     let now = Utc::now();
     let mut changed = 0;
-    for chunk in customers.chunks(ID_CHUNK) {
+    for chunk in customers.chunks(IDS_PER_STATEMENT) {
         let events: Vec<tenant_event::ActiveModel> = chunk
             .iter()
             .map(|customer| {

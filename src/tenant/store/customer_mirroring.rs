@@ -5,20 +5,21 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
 };
 use uuid::Uuid;
 
-use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event};
+use super::events::record_event;
+use super::records::{Enablement, Holder, NewTenant, enable_or_update, lock_holding, partner_not_enabled};
+use super::{IdempotencyKey, Recorded, TenantStore};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
-use crate::tenant::model::{AcronisTenantId, EventKind, Settings};
+use crate::tenant::model::{AcronisTenantId, DatacenterUrl, EventKind, Settings, TenantName};
 
 /// One `enabled[]` entry of `set_state`.
 #[derive(Debug, Clone)]
 pub struct MirroredCustomer {
     pub acronis_tenant_id: AcronisTenantId,
-    pub name: String,
+    pub name: TenantName,
     pub settings: Option<Settings>,
 }
 
@@ -44,11 +45,12 @@ impl TenantStore {
         partner: AcronisTenantId,
         enabled: &[MirroredCustomer],
         disabled: &[AcronisTenantId],
-        datacenter_url: Option<String>,
+        datacenter_url: Option<DatacenterUrl>,
         key: Option<&IdempotencyKey>,
     ) -> Result<Recorded<()>, TenantError> {
         self.write_once(key, |tx| {
-            let (enabled, disabled, datacenter_url) = (enabled.to_vec(), disabled.to_vec(), datacenter_url.clone());
+            let datacenter_url = datacenter_url.clone().map(DatacenterUrl::into_string);
+            let (enabled, disabled) = (enabled.to_vec(), disabled.to_vec());
             Box::pin(async move {
                 ensure_partner_not_disabled(tx, partner).await?;
                 for customer in &enabled {
@@ -68,18 +70,11 @@ impl TenantStore {
 /// an explicit partner, which is fine. The partner row, when there is one, is locked `FOR UPDATE`: it
 /// serializes the partner's customer writes and resets.
 async fn ensure_partner_not_disabled(tx: &DatabaseTransaction, partner: AcronisTenantId) -> Result<(), TenantError> {
-    let record = tenant::Entity::find()
-        .filter(tenant::Column::AcronisTenantId.eq(partner.to_string()))
-        .lock_exclusive()
-        .one(tx)
-        .await?;
-    match record {
+    match lock_holding(tx, partner, Holder::Any).await? {
         Some(record) if record.kind == TenantKind::Customer => Err(TenantError::PermissionDenied(
             "This Acronis tenant is a customer and cannot enable customers of its own.".into(),
         )),
-        Some(record) if record.state == EnablementState::Disabled => {
-            Err(TenantError::PermissionDenied("The CyberApp is not enabled for this partner.".into()))
-        }
+        Some(record) if record.state == EnablementState::Disabled => Err(partner_not_enabled()),
         _ => Ok(()),
     }
 }
@@ -91,12 +86,7 @@ async fn own_customer(
     partner: AcronisTenantId,
     acronis: AcronisTenantId,
 ) -> Result<Option<tenant::Model>, TenantError> {
-    let record = tenant::Entity::find()
-        .filter(tenant::Column::AcronisTenantId.eq(acronis.to_string()))
-        .lock_exclusive()
-        .one(tx)
-        .await?;
-    match record {
+    match lock_holding(tx, acronis, Holder::Any).await? {
         None => Ok(None),
         Some(record)
             if record.kind == TenantKind::Customer
@@ -117,7 +107,6 @@ async fn enable_customer(
     customer: &MirroredCustomer,
     datacenter_url: Option<String>,
 ) -> Result<(), TenantError> {
-    let now = Utc::now();
     let settings = customer.settings.as_ref().map(|s| s.as_json().to_owned());
     let Some(existing) = own_customer(tx, partner, customer.acronis_tenant_id).await? else {
         let created = NewTenant {
@@ -126,7 +115,7 @@ async fn enable_customer(
             kind: TenantKind::Customer,
             method: EnablementMethod::Mirrored,
             partner_acronis_tenant_id: Some(partner.to_string()),
-            name: customer.name.clone(),
+            name: customer.name.to_string(),
             settings_json: settings,
             datacenter_url,
         }
@@ -134,24 +123,8 @@ async fn enable_customer(
         .await?;
         return record_event(tx, EventKind::CustomerEnabled, &created).await.map_err(Into::into);
     };
-    let was_enabled = existing.state == EnablementState::Enabled;
-    let datacenter_url = datacenter_url.or_else(|| existing.datacenter_url.clone());
-    if was_enabled
-        && existing.name.as_deref() == Some(customer.name.as_str())
-        && existing.settings_json == settings
-        && existing.datacenter_url == datacenter_url
-    {
-        return Ok(());
-    }
-    let mut update: tenant::ActiveModel = existing.into();
-    update.state = Set(EnablementState::Enabled);
-    update.name = Set(Some(customer.name.clone()));
-    update.settings_json = Set(settings);
-    update.datacenter_url = Set(datacenter_url);
-    update.updated_at = Set(now);
-    let updated = update.update(tx).await?;
-    let kind = if was_enabled { EventKind::CustomerUpdated } else { EventKind::CustomerEnabled };
-    Ok(record_event(tx, kind, &updated).await?)
+    let wanted = Enablement { name: customer.name.as_str(), settings_json: settings, datacenter_url };
+    enable_or_update(tx, existing, wanted).await.map(drop)
 }
 
 async fn disable_customer(

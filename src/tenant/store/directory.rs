@@ -5,17 +5,18 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect,
 };
 
+use super::TenantStore;
 use super::cascade::disable_customers_of;
-use super::{TenantStore, record_directory_event, record_unmapping};
+use super::events::{record_directory_event, record_unmapping};
 use crate::db::entity::credential;
 use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::{self, EnablementMethod};
 use crate::tenant::error::TenantError;
-use crate::tenant::model::EventKind;
+use crate::tenant::model::{EventKind, Identity, TenantName, VendorTenantId};
 
 /// Nesting deeper than this is refused; it bounds the ancestor walk of the cycle check.
 const MAX_DEPTH: usize = 64;
@@ -23,10 +24,10 @@ const MAX_DEPTH: usize = 64;
 /// An organization as `UpsertOrganization` and `directory import` describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganizationUpsert {
-    pub id: String,
-    pub name: String,
+    pub id: VendorTenantId,
+    pub name: TenantName,
     pub kind: OrganizationKind,
-    pub parent_id: Option<String>,
+    pub parent_id: Option<VendorTenantId>,
 }
 
 /// A whole directory file, applied in one transaction. Organizations come parents first; a credential with
@@ -39,8 +40,8 @@ pub struct DirectoryImport {
 
 #[derive(Clone)]
 pub struct CredentialImport {
-    pub identity: String,
-    pub organization_id: String,
+    pub identity: Identity,
+    pub organization_id: VendorTenantId,
     pub secret_hash: Option<String>,
     /// For an unchanged credential: the stored hash that was found to match, which must still be stored.
     pub unchanged_hash: Option<String>,
@@ -63,21 +64,21 @@ pub struct ImportSummary {
 }
 
 impl TenantStore {
-    pub async fn organization(&self, id: &str) -> Result<Option<organization::Model>, TenantError> {
-        Ok(organization::Entity::find_by_id(id).one(self.connection()).await?)
+    pub async fn organization(&self, id: &VendorTenantId) -> Result<Option<organization::Model>, TenantError> {
+        Ok(organization::Entity::find_by_id(id.as_str()).one(self.connection()).await?)
     }
 
-    pub async fn credential(&self, identity: &str) -> Result<Option<credential::Model>, TenantError> {
-        Ok(credential::Entity::find_by_id(identity).one(self.connection()).await?)
+    pub async fn credential(&self, identity: &Identity) -> Result<Option<credential::Model>, TenantError> {
+        Ok(credential::Entity::find_by_id(identity.as_str()).one(self.connection()).await?)
     }
 
     /// The credential of `identity` with its organization, in one query (every callback with credentials
     /// needs both).
     pub async fn credential_with_organization(
         &self,
-        identity: &str,
+        identity: &Identity,
     ) -> Result<Option<(credential::Model, organization::Model)>, TenantError> {
-        let found = credential::Entity::find_by_id(identity)
+        let found = credential::Entity::find_by_id(identity.as_str())
             .find_also_related(organization::Entity)
             .one(self.connection())
             .await?;
@@ -95,9 +96,9 @@ impl TenantStore {
     /// Deletes an organization with its credentials and its mapping; returns the identities it had. A mapped
     /// partner's organization takes with it what its reset would: the customer mappings it made and its
     /// mirrored customers (disabled); another enabled partner's customers are not touched.
-    pub async fn delete_organization(&self, id: &str) -> Result<Vec<String>, TenantError> {
+    pub async fn delete_organization(&self, id: &VendorTenantId) -> Result<Vec<String>, TenantError> {
         self.write(|tx| {
-            let id = id.to_owned();
+            let id = id.as_str().to_owned();
             Box::pin(async move { delete_organization_in(tx, &id).await })
         })
         .await
@@ -106,13 +107,13 @@ impl TenantStore {
     /// Stores `secret_hash` (an Argon2id PHC string) for `identity`, replacing what it had.
     pub async fn set_credentials(
         &self,
-        identity: &str,
-        organization_id: &str,
+        identity: &Identity,
+        organization_id: &VendorTenantId,
         secret_hash: &str,
     ) -> Result<(), TenantError> {
         self.write(|tx| {
             let (identity, organization_id, secret_hash) =
-                (identity.to_owned(), organization_id.to_owned(), secret_hash.to_owned());
+                (identity.as_str().to_owned(), organization_id.as_str().to_owned(), secret_hash.to_owned());
             Box::pin(async move { set_credentials_in(tx, &identity, &organization_id, &secret_hash).await })
         })
         .await
@@ -134,7 +135,7 @@ impl TenantStore {
                     let context = format!("credentials of \"{}\"", entry.identity);
                     match &entry.secret_hash {
                         Some(hash) => {
-                            set_credentials_in(tx, &entry.identity, &entry.organization_id, hash)
+                            set_credentials_in(tx, entry.identity.as_str(), entry.organization_id.as_str(), hash)
                                 .await
                                 .map_err(|error| error.in_context(&context))?;
                             summary.credentials_changed += 1;
@@ -154,13 +155,17 @@ pub(super) async fn upsert_organization_in(
     tx: &DatabaseTransaction,
     upsert: &OrganizationUpsert,
 ) -> Result<(organization::Model, bool), TenantError> {
-    let existing = organization::Entity::find_by_id(&upsert.id).lock_exclusive().one(tx).await?;
+    let existing = organization::Entity::find_by_id(upsert.id.as_str()).lock_exclusive().one(tx).await?;
     check_placement(tx, upsert).await?;
     if let Some(existing) = &existing {
         if existing.kind != upsert.kind {
             check_kind_change(tx, existing).await?;
         }
-        if existing.name == upsert.name && existing.kind == upsert.kind && existing.parent_id == upsert.parent_id {
+        let parent_id = upsert.parent_id.as_ref().map(VendorTenantId::as_str);
+        if existing.name == upsert.name.as_str()
+            && existing.kind == upsert.kind
+            && existing.parent_id.as_deref() == parent_id
+        {
             return Ok((existing.clone(), false));
         }
     }
@@ -168,18 +173,18 @@ pub(super) async fn upsert_organization_in(
     let saved = match existing {
         Some(existing) => {
             let mut update: organization::ActiveModel = existing.into();
-            update.name = Set(upsert.name.clone());
+            update.name = Set(upsert.name.to_string());
             update.kind = Set(upsert.kind);
-            update.parent_id = Set(upsert.parent_id.clone());
+            update.parent_id = Set(upsert.parent_id.as_ref().map(VendorTenantId::to_string));
             update.updated_at = Set(now);
             update.update(tx).await?
         }
         None => {
             organization::ActiveModel {
-                id: Set(upsert.id.clone()),
-                name: Set(upsert.name.clone()),
+                id: Set(upsert.id.to_string()),
+                name: Set(upsert.name.to_string()),
                 kind: Set(upsert.kind),
-                parent_id: Set(upsert.parent_id.clone()),
+                parent_id: Set(upsert.parent_id.as_ref().map(VendorTenantId::to_string)),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
@@ -210,19 +215,18 @@ async fn check_placement(tx: &DatabaseTransaction, upsert: &OrganizationUpsert) 
     };
     // Ancestors are read FOR SHARE: a concurrent move or kind change of any of them (which takes FOR UPDATE)
     // waits, so two moves cannot together build a cycle, and a partner cannot turn customer under a new child.
-    let mut ancestor = organization::Entity::find_by_id(parent_id)
-        .lock_shared()
-        .one(tx)
-        .await?
-        .ok_or_else(|| TenantError::Conflict(format!("parent organization \"{parent_id}\" does not exist")))?;
+    let mut ancestor =
+        organization::Entity::find_by_id(parent_id.as_str()).lock_shared().one(tx).await?.ok_or_else(|| {
+            TenantError::FailedPrecondition(format!("parent organization \"{parent_id}\" does not exist"))
+        })?;
     if ancestor.kind != OrganizationKind::Partner {
-        return Err(TenantError::Conflict(format!(
+        return Err(TenantError::FailedPrecondition(format!(
             "parent organization \"{parent_id}\" is a customer, and customers have no children"
         )));
     }
     for _ in 0..MAX_DEPTH {
-        if ancestor.id == upsert.id {
-            return Err(TenantError::Conflict(format!(
+        if ancestor.id == upsert.id.as_str() {
+            return Err(TenantError::FailedPrecondition(format!(
                 "organization \"{}\" cannot be placed under its own descendant \"{parent_id}\"",
                 upsert.id
             )));
@@ -232,9 +236,9 @@ async fn check_placement(tx: &DatabaseTransaction, upsert: &OrganizationUpsert) 
             .lock_shared()
             .one(tx)
             .await?
-            .ok_or_else(|| TenantError::Conflict(format!("organization \"{next}\" vanished")))?;
+            .ok_or_else(|| TenantError::FailedPrecondition(format!("organization \"{next}\" vanished")))?;
     }
-    Err(TenantError::Conflict(format!("organizations may nest at most {MAX_DEPTH} levels deep")))
+    Err(TenantError::FailedPrecondition(format!("organizations may nest at most {MAX_DEPTH} levels deep")))
 }
 
 /// A partner with children cannot become a customer, and a mapped organization keeps its kind.
@@ -242,7 +246,7 @@ async fn check_kind_change(tx: &DatabaseTransaction, existing: &organization::Mo
     let children =
         organization::Entity::find().filter(organization::Column::ParentId.eq(existing.id.as_str())).count(tx).await?;
     if children > 0 {
-        return Err(TenantError::Conflict(format!(
+        return Err(TenantError::FailedPrecondition(format!(
             "organization \"{}\" has child organizations, so it must stay a partner",
             existing.id
         )));
@@ -253,7 +257,7 @@ async fn check_kind_change(tx: &DatabaseTransaction, existing: &organization::Mo
         .count(tx)
         .await?;
     if mapped > 0 {
-        return Err(TenantError::Conflict(format!(
+        return Err(TenantError::FailedPrecondition(format!(
             "organization \"{}\" is mapped to an Acronis tenant; disable the CyberApp for it before changing its kind",
             existing.id
         )));
@@ -269,7 +273,7 @@ async fn delete_organization_in(tx: &DatabaseTransaction, id: &str) -> Result<Ve
         .ok_or_else(|| TenantError::NotFound(format!("organization \"{id}\" does not exist")))?;
     let children = organization::Entity::find().filter(organization::Column::ParentId.eq(id)).count(tx).await?;
     if children > 0 {
-        return Err(TenantError::Conflict(format!(
+        return Err(TenantError::FailedPrecondition(format!(
             "organization \"{id}\" has {children} child organization(s); delete or move them first"
         )));
     }
@@ -347,55 +351,14 @@ async fn set_credentials_in(
 
 /// An unchanged credential of an import must still belong to the organization the file names.
 async fn ensure_credential_owner(tx: &DatabaseTransaction, entry: &CredentialImport) -> Result<(), TenantError> {
-    let stored = credential::Entity::find_by_id(&entry.identity).one(tx).await?;
+    let stored = credential::Entity::find_by_id(entry.identity.as_str()).one(tx).await?;
     match stored {
         Some(stored)
-            if stored.organization_id == entry.organization_id
+            if stored.organization_id == entry.organization_id.as_str()
                 && entry.unchanged_hash.as_deref() == Some(stored.secret_hash.as_str()) =>
         {
             Ok(())
         }
-        _ => Err(TenantError::Conflict("changed while the import was prepared; run it again".into())),
+        _ => Err(TenantError::FailedPrecondition("changed while the import was prepared; run it again".into())),
     }
-}
-
-/// `WITH RECURSIVE subtree(id, name, kind)`: the organizations below the one bound as the first parameter
-/// that are that partner's to walk: the walk does not descend into an enabled partner organization (see
-/// [`enabled_partner_join`]), whose customers are that partner's. Such an organization is itself in the
-/// subtree (it is a partner, never listed as a customer). Only partners are walked on, since customers have
-/// no children (`check_placement` refuses them): each partner costs an index lookup on
-/// `tenants.vendor_tenant_id` and one on `organizations.parent_id`, and the customers none. `UNION` (not
-/// `UNION ALL`) ends the walk even if the tree were ever corrupted into a cycle.
-pub(super) fn subtree_cte(backend: DbBackend) -> String {
-    format!(
-        "WITH RECURSIVE subtree(id, name, kind) AS (
-             SELECT id, name, kind FROM organizations WHERE parent_id = {}
-             UNION
-             SELECT o.id, o.name, o.kind
-               FROM subtree s
-               {}
-               JOIN organizations o ON o.parent_id = s.id
-              WHERE s.kind = 'partner' AND enabled.id IS NULL
-         )",
-        placeholder(backend, 1),
-        enabled_partner_join("enabled", "s.id")
-    )
-}
-
-/// `LEFT JOIN tenants {alias}` on the record that makes `organization` (an SQL expression) an *enabled
-/// partner organization*: a partner record with that vendor tenant id, enabled, whether mapped or mirrored
-/// (a mirrored partner's vendor tenant id is also a directory organization). `{alias}.id IS NULL` after it
-/// means no enabled partner has that organization. Both ownership walks (down from a partner, up from a
-/// customer) stop at the same organizations through this one definition. The lookup uses the unique index on
-/// `tenants.vendor_tenant_id`.
-pub(super) fn enabled_partner_join(alias: &str, organization: &str) -> String {
-    format!(
-        "LEFT JOIN tenants {alias} ON {alias}.vendor_tenant_id = {organization} \
-         AND {alias}.kind = 'partner' AND {alias}.state = 'enabled'"
-    )
-}
-
-/// The `n`-th bind parameter in the backend's syntax.
-pub(super) fn placeholder(backend: DbBackend, n: usize) -> String {
-    if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_owned() }
 }

@@ -1,8 +1,12 @@
 //! `TenantStore`: every query and transaction on the tenant record. No tonic or HTTP types here.
 //!
-//! One file per concern: [`mirroring`] (mirrored partners), [`mapping`] (mapped partners), [`directory`]
-//! (vendor organizations and credentials), [`events`] (the outbox and its sequencer), and the rest. This file
-//! holds what they share: the write-transaction runner.
+//! One file per callback family, named as the gateway's callback and the service's RPC are:
+//! [`partner_mirroring`], [`partner_mapping`], [`customer_mirroring`], [`customer_mapping`] (its read here, its
+//! write in `customer_mapping/write.rs`), and [`directory`] (vendor organizations and credentials). Below the
+//! families, and importing none of them: [`cascade`] (what a partner reset does to its customers),
+//! [`records`] (the tenant record: lookups by Acronis tenant, creation, the enable-or-update rule), [`sql`]
+//! (shared SQL text), [`events`] (the outbox and its sequencer) and [`idempotency`] (the callback log).
+//! [`queries`] holds the plain reads of vendor services. This file holds the write-transaction runner.
 //!
 //! Each change runs in one write transaction that also writes its outbox events, so a change and its event
 //! commit together or not at all. On SQLite a write transaction starts with `BEGIN IMMEDIATE`: a deferred
@@ -12,28 +16,29 @@
 
 mod cascade;
 mod customer_mapping;
-mod customer_mapping_write;
 mod customer_mirroring;
 mod directory;
 mod events;
 mod idempotency;
-mod mapping;
-mod mirroring;
+mod partner_mapping;
+mod partner_mirroring;
 mod queries;
+mod records;
+mod sql;
 
 pub use customer_mapping::{CustomerMappingChange, CustomerOrganization};
 pub use customer_mirroring::MirroredCustomer;
 pub use directory::{CredentialImport, DirectoryImport, ImportSummary, OrganizationUpsert};
 pub use idempotency::{IdempotencyKey, Recorded};
-pub use mirroring::MirroredPartnerEnablement;
+pub use partner_mirroring::MirroredPartnerEnablement;
 pub use queries::TenantFilter;
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 use tokio::sync::Notify;
 
@@ -41,8 +46,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::TenantError;
-use crate::db::entity::tenant;
-use events::{record_directory_event, record_event, record_unmapping};
 
 /// How often a write transaction is tried when it collides with a concurrent one.
 const WRITE_ATTEMPTS: u32 = 5;
@@ -165,58 +168,6 @@ impl TenantStore {
 /// transaction lost a race and a retry will see the winner's result.
 fn is_collision(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) || super::error::is_lost_race(error)
-}
-
-/// A tenant record to create, enabled from now on. One constructor for every enablement path, so records
-/// are always complete and consistent.
-pub(super) struct NewTenant {
-    pub vendor_tenant_id: String,
-    pub acronis_tenant_id: String,
-    pub kind: tenant::TenantKind,
-    pub method: tenant::EnablementMethod,
-    pub partner_acronis_tenant_id: Option<String>,
-    pub name: String,
-    pub settings_json: Option<String>,
-    pub datacenter_url: Option<String>,
-}
-
-impl NewTenant {
-    pub(super) async fn insert(self, tx: &DatabaseTransaction) -> Result<tenant::Model, DbErr> {
-        let acronis_tenant_id = Some(self.acronis_tenant_id.clone());
-        self.insert_as(tx, acronis_tenant_id, tenant::EnablementState::Enabled).await
-    }
-
-    /// Inserts the record disabled and without its Acronis tenant, for a write that sets both later in the
-    /// same transaction (once the tenant is free in the database too); returns it as inserted.
-    pub(super) async fn insert_reserved(self, tx: &DatabaseTransaction) -> Result<tenant::Model, DbErr> {
-        self.insert_as(tx, None, tenant::EnablementState::Disabled).await
-    }
-
-    async fn insert_as(
-        self,
-        tx: &DatabaseTransaction,
-        acronis_tenant_id: Option<String>,
-        state: tenant::EnablementState,
-    ) -> Result<tenant::Model, DbErr> {
-        use sea_orm::ActiveModelTrait as _;
-        let now = Utc::now();
-        tenant::ActiveModel {
-            vendor_tenant_id: Set(self.vendor_tenant_id),
-            acronis_tenant_id: Set(acronis_tenant_id),
-            kind: Set(self.kind),
-            enablement_method: Set(self.method),
-            state: Set(state),
-            partner_acronis_tenant_id: Set(self.partner_acronis_tenant_id),
-            name: Set(Some(self.name)),
-            settings_json: Set(self.settings_json),
-            datacenter_url: Set(self.datacenter_url),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(tx)
-        .await
-    }
 }
 
 /// The moment before which records older than `retention` were written.

@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use super::TenantStore;
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
-use crate::tenant::model::AcronisTenantId;
+use crate::tenant::model::{AcronisTenantId, VendorTenantId};
 
 /// Which records a list returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +26,8 @@ impl TenantStore {
         Ok(tenant::Entity::find().filter(tenant::Column::AcronisTenantId.eq(id.to_string())).one(&self.db).await?)
     }
 
-    pub async fn tenant_by_vendor_id(&self, id: &str) -> Result<Option<tenant::Model>, TenantError> {
-        Ok(tenant::Entity::find().filter(tenant::Column::VendorTenantId.eq(id)).one(&self.db).await?)
+    pub async fn tenant_by_vendor_id(&self, id: &VendorTenantId) -> Result<Option<tenant::Model>, TenantError> {
+        Ok(tenant::Entity::find().filter(tenant::Column::VendorTenantId.eq(id.as_str())).one(&self.db).await?)
     }
 
     /// Up to `limit` records matching `filter` whose row id is above `after`, oldest first.

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::db::entity::organization::OrganizationKind;
 use crate::tenant::credentials::hashing;
-use crate::tenant::model::{parse_identity, parse_name, parse_organization_id};
+use crate::tenant::model::{Identity, TenantName, VendorTenantId};
 use crate::tenant::store::{CredentialImport, DirectoryImport, ImportSummary, OrganizationUpsert, TenantStore};
 
 #[derive(Deserialize)]
@@ -70,8 +70,8 @@ fn plan_organizations(entries: &[OrganizationEntry]) -> anyhow::Result<Vec<Organ
     for (index, entry) in entries.iter().enumerate() {
         let at = format!("organizations[{index}] \"{}\"", entry.id);
         let upsert = OrganizationUpsert {
-            id: parse_organization_id(&entry.id, "id").map_err(|e| anyhow::anyhow!("{at}: {e}"))?,
-            name: parse_name(&entry.name, "name").map_err(|e| anyhow::anyhow!("{at}: {e}"))?,
+            id: VendorTenantId::parse(&entry.id, "id").map_err(|e| anyhow::anyhow!("{at}: {e}"))?,
+            name: TenantName::parse(&entry.name, "name").map_err(|e| anyhow::anyhow!("{at}: {e}"))?,
             kind: match entry.kind {
                 KindEntry::Partner => OrganizationKind::Partner,
                 KindEntry::Customer => OrganizationKind::Customer,
@@ -79,14 +79,14 @@ fn plan_organizations(entries: &[OrganizationEntry]) -> anyhow::Result<Vec<Organ
             parent_id: entry
                 .parent_id
                 .as_deref()
-                .map(|parent| parse_organization_id(parent, "parent_id"))
+                .map(|parent| VendorTenantId::parse(parent, "parent_id"))
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("{at}: {e}"))?,
         };
         if !seen.insert(upsert.id.clone()) {
             bail!("{at}: the id appears more than once");
         }
-        if upsert.parent_id.as_deref() == Some(upsert.id.as_str()) {
+        if upsert.parent_id.as_ref() == Some(&upsert.id) {
             bail!("{at}: an organization cannot be its own parent");
         }
         upserts.push(upsert);
@@ -107,14 +107,14 @@ fn plan_organizations(entries: &[OrganizationEntry]) -> anyhow::Result<Vec<Organ
 
 /// Orders organizations so that every parent named in the file comes before its children.
 fn order_parents_first(upserts: Vec<OrganizationUpsert>) -> anyhow::Result<Vec<OrganizationUpsert>> {
-    let index_of: HashMap<String, usize> = upserts.iter().enumerate().map(|(i, u)| (u.id.clone(), i)).collect();
+    let index_of: HashMap<String, usize> = upserts.iter().enumerate().map(|(i, u)| (u.id.to_string(), i)).collect();
     let mut placed = vec![false; upserts.len()];
     let mut order = Vec::with_capacity(upserts.len());
     for start in 0..upserts.len() {
         // Walk up to the highest unplaced ancestor within the file, then place the chain top-down.
         let mut chain = vec![start];
         let mut current = start;
-        while let Some(parent) = upserts[current].parent_id.as_ref().and_then(|p| index_of.get(p)).copied() {
+        while let Some(parent) = upserts[current].parent_id.as_ref().and_then(|p| index_of.get(p.as_str())).copied() {
             if placed[parent] {
                 break;
             }
@@ -146,11 +146,11 @@ async fn plan_credentials(
     let mut plan = Vec::with_capacity(file.credentials.len());
     for (index, entry) in file.credentials.iter().enumerate() {
         let at = format!("credentials[{index}] \"{}\"", entry.identity);
-        let identity = parse_identity(&entry.identity).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+        let identity = Identity::parse(&entry.identity).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
         if !seen.insert(identity.clone()) {
             bail!("{at}: the identity appears more than once");
         }
-        let organization_id = parse_organization_id(&entry.organization_id, "organization_id")
+        let organization_id = VendorTenantId::parse(&entry.organization_id, "organization_id")
             .map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
         if !in_file.contains(organization_id.as_str()) && store.organization(&organization_id).await?.is_none() {
             bail!("{at}: organization \"{organization_id}\" is neither in the file nor in the directory");
@@ -166,7 +166,8 @@ async fn plan_credentials(
         let stored = store.credential(&identity).await?;
         let planned = tokio::task::spawn_blocking(move || match stored {
             Some(stored)
-                if stored.organization_id == organization_id && hashing::verify(&canonical, &stored.secret_hash) =>
+                if stored.organization_id == organization_id.as_str()
+                    && hashing::verify(&canonical, &stored.secret_hash) =>
             {
                 Ok(CredentialImport {
                     identity,
@@ -194,11 +195,12 @@ mod tests {
     use super::*;
 
     fn upsert(id: &str, parent: Option<&str>) -> OrganizationUpsert {
+        let id_of = |id| VendorTenantId::parse(id, "id").expect("valid id");
         OrganizationUpsert {
-            id: id.into(),
-            name: id.into(),
+            id: id_of(id),
+            name: TenantName::parse(id, "name").expect("valid name"),
             kind: OrganizationKind::Partner,
-            parent_id: parent.map(Into::into),
+            parent_id: parent.map(id_of),
         }
     }
 

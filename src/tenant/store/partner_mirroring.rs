@@ -2,36 +2,32 @@
 //! by its Acronis tenant id, which keeps its vendor tenant id across disable and re-enable.
 
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseTransaction, EntityTrait};
 use uuid::Uuid;
 
 use super::cascade::disable_customers_of;
 use super::directory::{OrganizationUpsert, upsert_organization_in};
-use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event};
+use super::events::record_event;
+use super::records::{Enablement, Holder, NewTenant, enable_or_update, find_holding, lock_holding};
+use super::{IdempotencyKey, Recorded, TenantStore};
 use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
-use crate::tenant::model::{AcronisTenantId, EventKind, Settings};
+use crate::tenant::model::{AcronisTenantId, DatacenterUrl, EventKind, Settings, TenantName, VendorTenantId};
 
 /// What `enable_mirrored_partner` needs to know.
 #[derive(Debug, Clone)]
 pub struct MirroredPartnerEnablement {
     pub acronis_tenant_id: AcronisTenantId,
-    pub name: String,
+    pub name: TenantName,
     pub settings: Option<Settings>,
-    pub datacenter_url: Option<String>,
+    pub datacenter_url: Option<DatacenterUrl>,
 }
 
 impl TenantStore {
     /// The partner record of an Acronis tenant, whatever its state; `None` when there is none.
     pub async fn partner(&self, id: AcronisTenantId) -> Result<Option<tenant::Model>, TenantError> {
-        Ok(tenant::Entity::find()
-            .filter(tenant::Column::AcronisTenantId.eq(id.to_string()))
-            .filter(tenant::Column::Kind.eq(TenantKind::Partner))
-            .one(&self.db)
-            .await?)
+        Ok(find_holding(&self.db, id, Holder::Partner).await?)
     }
 
     /// Creates or re-enables the mirrored partner record and returns it.
@@ -66,27 +62,17 @@ async fn enable_mirrored_partner_in(
     tx: &DatabaseTransaction,
     enablement: &MirroredPartnerEnablement,
 ) -> Result<tenant::Model, TenantError> {
-    let acronis_id = enablement.acronis_tenant_id.to_string();
     let settings = enablement.settings.as_ref().map(|s| s.as_json().to_owned());
-    let now = Utc::now();
-    // FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes writers): a concurrent reset or
-    // enable of the same partner waits for this transaction instead of interleaving with it.
-    let existing = tenant::Entity::find()
-        .filter(tenant::Column::AcronisTenantId.eq(acronis_id.as_str()))
-        .lock_exclusive()
-        .one(tx)
-        .await?;
-
-    let Some(existing) = existing else {
+    let Some(existing) = lock_holding(tx, enablement.acronis_tenant_id, Holder::Any).await? else {
         let created = NewTenant {
             vendor_tenant_id: Uuid::new_v4().to_string(),
-            acronis_tenant_id: acronis_id,
+            acronis_tenant_id: enablement.acronis_tenant_id.to_string(),
             kind: TenantKind::Partner,
             method: EnablementMethod::Mirrored,
             partner_acronis_tenant_id: None,
-            name: enablement.name.clone(),
+            name: enablement.name.to_string(),
             settings_json: settings,
-            datacenter_url: enablement.datacenter_url.clone(),
+            datacenter_url: enablement.datacenter_url.clone().map(DatacenterUrl::into_string),
         }
         .insert(tx)
         .await?;
@@ -100,25 +86,15 @@ async fn enable_mirrored_partner_in(
             "This Acronis tenant is already enabled with another enablement method; disable it there first.".into(),
         ));
     }
-    let was_enabled = existing.state == EnablementState::Enabled;
-    let datacenter_url = enablement.datacenter_url.clone().or_else(|| existing.datacenter_url.clone());
-    let unchanged = was_enabled
-        && existing.name.as_deref() == Some(enablement.name.as_str())
-        && existing.settings_json == settings
-        && existing.datacenter_url == datacenter_url;
-    if unchanged {
-        return Ok(existing);
+    let wanted = Enablement {
+        name: enablement.name.as_str(),
+        settings_json: settings,
+        datacenter_url: enablement.datacenter_url.clone().map(DatacenterUrl::into_string),
+    };
+    let (updated, changed) = enable_or_update(tx, existing, wanted).await?;
+    if changed {
+        upsert_partner_organization(tx, &updated).await?;
     }
-    let mut update: tenant::ActiveModel = existing.into();
-    update.state = Set(EnablementState::Enabled);
-    update.name = Set(Some(enablement.name.clone()));
-    update.settings_json = Set(settings);
-    update.datacenter_url = Set(datacenter_url);
-    update.updated_at = Set(now);
-    let updated = update.update(tx).await?;
-    let kind = if was_enabled { EventKind::PartnerUpdated } else { EventKind::PartnerEnabled };
-    record_event(tx, kind, &updated).await?;
-    upsert_partner_organization(tx, &updated).await?;
     Ok(updated)
 }
 
@@ -129,23 +105,17 @@ async fn enable_mirrored_partner_in(
 async fn upsert_partner_organization(tx: &DatabaseTransaction, partner: &tenant::Model) -> Result<(), TenantError> {
     let existing = organization::Entity::find_by_id(partner.vendor_tenant_id.as_str()).one(tx).await?;
     let upsert = OrganizationUpsert {
-        id: partner.vendor_tenant_id.clone(),
-        name: partner.name.clone().unwrap_or_else(|| partner.vendor_tenant_id.clone()),
+        id: VendorTenantId::stored(partner.vendor_tenant_id.clone()),
+        name: TenantName::stored(partner.name.clone().unwrap_or_else(|| partner.vendor_tenant_id.clone())),
         kind: OrganizationKind::Partner,
-        parent_id: existing.and_then(|organization| organization.parent_id),
+        parent_id: existing.and_then(|organization| organization.parent_id).map(VendorTenantId::stored),
     };
     upsert_organization_in(tx, &upsert).await.map(drop)
 }
 
 async fn reset_mirrored_partner_in(tx: &DatabaseTransaction, id: AcronisTenantId) -> Result<u64, TenantError> {
     let acronis_id = id.to_string();
-    let partner = tenant::Entity::find()
-        .filter(tenant::Column::AcronisTenantId.eq(acronis_id.as_str()))
-        .filter(tenant::Column::Kind.eq(TenantKind::Partner))
-        .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mirrored))
-        .lock_exclusive()
-        .one(tx)
-        .await?;
+    let partner = lock_holding(tx, id, Holder::PartnerBy(EnablementMethod::Mirrored)).await?;
     let Some(partner) = partner else { return Ok(0) };
     let now = Utc::now();
 

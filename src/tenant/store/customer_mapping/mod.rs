@@ -8,17 +8,20 @@
 //! Nested partners: an organization whose partner record is enabled (mapped or mirrored) is an *enabled
 //! partner organization*. A customer organization belongs to exactly one enabled partner: when mapped, to
 //! the partner that mapped it (`partner_acronis_tenant_id` of its record); when not, to the nearest enabled
-//! partner organization above it. The lists here and the write in [`customer_mapping_write`] apply that
-//! rule; the resets' cascade (`cascade`) follows from it.
+//! partner organization above it. The lists here and the write in [`write`] apply that rule; the resets'
+//! cascade (`cascade`) follows from it.
+//!
+//! This file is the family's read; `write` is `tenant_mapping.write` and imports nothing from here.
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Statement, Value,
-};
+mod write;
 
-use super::directory::{placeholder, subtree_cte};
-use super::{IdempotencyKey, Recorded, TenantStore, customer_mapping_write};
-use crate::db::entity::tenant::{self, EnablementState, TenantKind};
+pub use write::CustomerMappingChange;
+
+use sea_orm::{DbBackend, FromQueryResult, Statement, Value};
+
+use super::TenantStore;
+use super::records::{Holder, find_holding, partner_not_enabled};
+use super::sql::{placeholder, subtree_cte};
 use crate::tenant::error::TenantError;
 use crate::tenant::model::AcronisTenantId;
 use crate::tenant::paging::{PageInfo, PageRequest, Position, encode_cursor};
@@ -29,13 +32,6 @@ pub struct CustomerOrganization {
     pub id: String,
     pub name: String,
     pub acronis_tenant_id: Option<String>,
-}
-
-/// One entry of `tenant_mapping.write`: map to `acronis_tenant_id`, or unmap when it is `None`.
-#[derive(Debug, Clone)]
-pub struct CustomerMappingChange {
-    pub vendor_tenant_id: String,
-    pub acronis_tenant_id: Option<AcronisTenantId>,
 }
 
 #[derive(FromQueryResult)]
@@ -52,7 +48,8 @@ impl TenantStore {
         page: Option<&PageRequest>,
     ) -> Result<(Vec<CustomerOrganization>, Option<PageInfo>), TenantError> {
         let db = self.connection();
-        let organization = enabled_partner(db, partner).await?.vendor_tenant_id;
+        let organization =
+            find_holding(db, partner, Holder::EnabledPartner).await?.ok_or_else(partner_not_enabled)?.vendor_tenant_id;
         let backend = db.get_database_backend();
         let cte = customers_cte(backend);
         // The organization and the Acronis tenant of the partner come first in every statement.
@@ -135,59 +132,12 @@ impl TenantStore {
             }
         }
     }
-
-    /// Applies `tenant_mapping.write` for partner `partner`: every change or none.
-    pub async fn write_customer_mappings(
-        &self,
-        partner: AcronisTenantId,
-        changes: &[CustomerMappingChange],
-        datacenter_url: Option<String>,
-        key: Option<&IdempotencyKey>,
-    ) -> Result<Recorded<()>, TenantError> {
-        self.write_once(key, |tx| {
-            let (changes, datacenter_url) = (changes.to_vec(), datacenter_url.clone());
-            Box::pin(async move {
-                let partner_record = enabled_partner_for_write(tx, partner).await?;
-                customer_mapping_write::apply(tx, &partner_record, &partner.to_string(), &changes, datacenter_url).await
-            })
-        })
-        .await
-    }
-}
-
-/// The partner record of `partner`, which must be enabled (by mapping or by mirroring).
-async fn enabled_partner<C: ConnectionTrait>(db: &C, partner: AcronisTenantId) -> Result<tenant::Model, TenantError> {
-    enabled_partner_query(partner)
-        .one(db)
-        .await?
-        .ok_or_else(|| TenantError::PermissionDenied("The CyberApp is not enabled for this partner.".into()))
-}
-
-/// [`enabled_partner`] for a write: the partner row is the lock for all of its customers. Held `FOR UPDATE`
-/// (as resets hold it), it serializes a partner's mapping writes and resets: mappings cannot slip in behind
-/// a reset, and concurrent writes cannot deadlock on customer rows taken in different orders.
-async fn enabled_partner_for_write(
-    tx: &DatabaseTransaction,
-    partner: AcronisTenantId,
-) -> Result<tenant::Model, TenantError> {
-    enabled_partner_query(partner)
-        .lock_exclusive()
-        .one(tx)
-        .await?
-        .ok_or_else(|| TenantError::PermissionDenied("The CyberApp is not enabled for this partner.".into()))
-}
-
-fn enabled_partner_query(partner: AcronisTenantId) -> sea_orm::Select<tenant::Entity> {
-    tenant::Entity::find()
-        .filter(tenant::Column::AcronisTenantId.eq(partner.to_string()))
-        .filter(tenant::Column::Kind.eq(TenantKind::Partner))
-        .filter(tenant::Column::State.eq(EnablementState::Enabled))
 }
 
 /// `WITH RECURSIVE subtree(…), customers(id, name, acronis_tenant_id)`: the customers that belong to the
 /// partner whose organization is the first parameter and whose Acronis tenant is the second. Two disjoint
 /// parts: the unmapped customers its walk down reaches ([`subtree_cte`] stops at enabled nested partners),
-/// and the customers it mapped, wherever they now sit (a mapping stays its maker's even after a nearer
+/// and the customers it mapped, wherever they sit (a mapping stays its maker's even after a nearer
 /// partner got enabled). A customer mapped by anyone else is in neither. Each part is index lookups only
 /// (`tenants.vendor_tenant_id`, `tenants.partner_acronis_tenant_id`, `organizations.id`), whatever the number
 /// of customers.

@@ -17,24 +17,52 @@ use sea_orm::{
     QueryFilter, QuerySelect, Statement, Value, sea_query::Expr,
 };
 
-use super::NewTenant;
-use super::customer_mapping::CustomerMappingChange;
-use super::directory::{enabled_partner_join, placeholder};
-use super::events::{event, unmapping_event};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::db::entity::tenant_event;
 use crate::tenant::error::TenantError;
-use crate::tenant::model::EventKind;
-
-/// Ids bound in one `IN (…)` list; well below SQLite's and PostgreSQL's limits on bind parameters.
-const IDS_PER_STATEMENT: usize = 500;
+use crate::tenant::model::{AcronisTenantId, DatacenterUrl, EventKind, VendorTenantId};
+use crate::tenant::store::events::{event, unmapping_event};
+use crate::tenant::store::records::{Holder, NewTenant, lock_holding, partner_not_enabled};
+use crate::tenant::store::sql::{IDS_PER_STATEMENT, enabled_partner_join, placeholder};
+use crate::tenant::store::{IdempotencyKey, Recorded, TenantStore};
 
 /// Records written by one `UPDATE` (seven parameters each).
 const RECORDS_PER_UPDATE: usize = 100;
 
+/// One entry of `tenant_mapping.write`: map to `acronis_tenant_id`, or unmap when it is `None`.
+#[derive(Debug, Clone)]
+pub struct CustomerMappingChange {
+    pub vendor_tenant_id: VendorTenantId,
+    pub acronis_tenant_id: Option<AcronisTenantId>,
+}
+
+impl TenantStore {
+    /// Applies `tenant_mapping.write` for partner `partner`: every change or none.
+    pub async fn write_customer_mappings(
+        &self,
+        partner: AcronisTenantId,
+        changes: &[CustomerMappingChange],
+        datacenter_url: Option<DatacenterUrl>,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Recorded<()>, TenantError> {
+        self.write_once(key, |tx| {
+            let (changes, datacenter_url) = (changes.to_vec(), datacenter_url.clone().map(DatacenterUrl::into_string));
+            Box::pin(async move {
+                // The partner row is the lock for all of its customers: held `FOR UPDATE` (as resets hold
+                // it), it serializes a partner's mapping writes and resets, so mappings cannot slip in behind
+                // a reset, and concurrent writes cannot deadlock on customer rows taken in different orders.
+                let partner_record =
+                    lock_holding(tx, partner, Holder::EnabledPartner).await?.ok_or_else(partner_not_enabled)?;
+                apply(tx, &partner_record, &partner.to_string(), &changes, datacenter_url).await
+            })
+        })
+        .await
+    }
+}
+
 /// Applies `changes` for the partner whose record (`partner_record`, locked by the caller) and Acronis
 /// tenant (`partner_id`) are given: every change or none.
-pub(super) async fn apply(
+async fn apply(
     tx: &DatabaseTransaction,
     partner_record: &tenant::Model,
     partner_id: &str,
@@ -50,10 +78,10 @@ pub(super) async fn apply(
     // events are exactly the records as read back.
     let now = Utc::now().trunc_subsecs(6);
     for change in changes {
-        let current = workset.by_vendor.get(&change.vendor_tenant_id).cloned();
+        let current = workset.by_vendor.get(change.vendor_tenant_id.as_str()).cloned();
         // Judged against the records as this request has left them so far: a customer the partner unmapped
         // earlier in the request is, from then on, its nearest enabled partner's.
-        let customer = customers.get(&change.vendor_tenant_id);
+        let customer = customers.get(change.vendor_tenant_id.as_str());
         let Some(NamedCustomer { name, .. }) = customer.filter(|c| belongs_to(partner_id, c, current.as_ref())) else {
             return Err(TenantError::PermissionDenied(format!(
                 "\"{}\" is not a customer of this partner's account; nothing was mapped.",
@@ -81,7 +109,7 @@ pub(super) async fn apply(
                 }
                 workset.release_for_remap(&acronis, partner_id, now)?;
                 let mapping = Mapping { name, acronis: &acronis, partner_id, datacenter_url: datacenter_url.clone() };
-                workset.map(tx, current, &change.vendor_tenant_id, mapping, now).await?;
+                workset.map(tx, current, change.vendor_tenant_id.as_str(), mapping, now).await?;
             }
         }
     }

@@ -8,17 +8,22 @@ use sea_orm::{
 };
 
 use super::cascade::disable_customers_of;
-use super::{IdempotencyKey, NewTenant, Recorded, TenantStore, record_event, record_unmapping};
+use super::events::{record_event, record_unmapping};
+use super::records::{Holder, NewTenant, lock_holding};
+use super::{IdempotencyKey, Recorded, TenantStore};
 use crate::db::entity::organization;
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
 use crate::tenant::error::TenantError;
-use crate::tenant::model::{AcronisTenantId, EventKind};
+use crate::tenant::model::{AcronisTenantId, DatacenterUrl, EventKind};
 
 impl TenantStore {
     /// The Acronis tenant an organization is mapped to, if it is.
-    pub async fn partner_mapping_of(&self, organization_id: &str) -> Result<Option<tenant::Model>, TenantError> {
+    pub async fn partner_mapping_of(
+        &self,
+        organization: &organization::Model,
+    ) -> Result<Option<tenant::Model>, TenantError> {
         Ok(tenant::Entity::find()
-            .filter(tenant::Column::VendorTenantId.eq(organization_id))
+            .filter(tenant::Column::VendorTenantId.eq(organization.id.as_str()))
             .filter(tenant::Column::Kind.eq(TenantKind::Partner))
             .filter(tenant::Column::State.eq(EnablementState::Enabled))
             .filter(tenant::Column::AcronisTenantId.is_not_null())
@@ -31,27 +36,28 @@ impl TenantStore {
         &self,
         organization: &organization::Model,
         acronis: AcronisTenantId,
-        datacenter_url: Option<String>,
+        datacenter_url: Option<DatacenterUrl>,
         key: Option<&IdempotencyKey>,
     ) -> Result<Recorded<()>, TenantError> {
         self.write_once(key, |tx| {
-            let (organization, datacenter_url) = (organization.clone(), datacenter_url.clone());
+            let (organization, datacenter_url) =
+                (organization.clone(), datacenter_url.clone().map(DatacenterUrl::into_string));
             Box::pin(async move { map_partner_in(tx, &organization, acronis, datacenter_url).await })
         })
         .await
     }
 
-    /// Removes the mapping of `acronis` (which must be `organization_id`'s) and the customer mappings the
+    /// Removes the mapping of `acronis` (which must be `organization`'s) and the customer mappings the
     /// partner made, and disables its mirrored customers; returns how many customers it changed. Not mapped:
     /// nothing to do.
     pub async fn unmap_partner(
         &self,
-        organization_id: &str,
+        organization: &organization::Model,
         acronis: AcronisTenantId,
         key: Option<&IdempotencyKey>,
     ) -> Result<Recorded<u64>, TenantError> {
         self.write_once(key, |tx| {
-            let organization_id = organization_id.to_owned();
+            let organization_id = organization.id.clone();
             Box::pin(async move { unmap_partner_in(tx, &organization_id, acronis).await })
         })
         .await
@@ -70,11 +76,7 @@ async fn map_partner_in(
         .lock_exclusive()
         .one(tx)
         .await?;
-    let by_tenant = tenant::Entity::find()
-        .filter(tenant::Column::AcronisTenantId.eq(acronis_id.as_str()))
-        .lock_exclusive()
-        .one(tx)
-        .await?;
+    let by_tenant = lock_holding(tx, acronis, Holder::Any).await?;
 
     if let Some(existing) = &by_organization {
         if existing.kind != TenantKind::Partner || existing.enablement_method != EnablementMethod::Mapped {
@@ -136,13 +138,7 @@ async fn unmap_partner_in(
     organization_id: &str,
     acronis: AcronisTenantId,
 ) -> Result<u64, TenantError> {
-    let partner = tenant::Entity::find()
-        .filter(tenant::Column::AcronisTenantId.eq(acronis.to_string()))
-        .filter(tenant::Column::Kind.eq(TenantKind::Partner))
-        .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mapped))
-        .lock_exclusive()
-        .one(tx)
-        .await?;
+    let partner = lock_holding(tx, acronis, Holder::PartnerBy(EnablementMethod::Mapped)).await?;
     let Some(partner) = partner else { return Ok(0) };
     if partner.vendor_tenant_id != organization_id {
         return Err(TenantError::PermissionDenied(
