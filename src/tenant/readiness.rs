@@ -1,5 +1,6 @@
 //! Keeps the gRPC health status of the TenantService true to its database: SERVING while the database
-//! answers and the schema is current, NOT_SERVING otherwise and from the moment shutdown begins.
+//! answers and every migration this binary knows is applied (a newer release's extra ones do not matter, see
+//! `db::migration`), NOT_SERVING otherwise and from the moment shutdown begins.
 //!
 //! A short periodic check (rather than one per probe) keeps `/readyz` and health probes cheap and lets the
 //! service recover on its own when the database comes back.
@@ -7,12 +8,11 @@
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
-use sea_orm_migration::MigratorTrait;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::db::migration::Migrator;
+use crate::db::migration::{schema_status, warn_about_newer};
 use crate::grpc::TENANT_SERVICE_NAME;
 
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -45,8 +45,13 @@ async fn check(db: &DatabaseConnection, schema_current: &mut bool) -> ServingSta
     let healthy = tokio::time::timeout(CHECK_TIMEOUT, async {
         db.ping().await.ok()?;
         if !*schema_current {
-            // Once current, the schema stays current for the life of this process.
-            *schema_current = Migrator::get_pending_migrations_read_only(db).await.ok()?.is_empty();
+            // Once current, the schema stays current for the life of this process. Migrations of a newer
+            // release (after a rollback) do not count against it.
+            let status = schema_status(db).await.ok()?;
+            *schema_current = status.is_current();
+            if *schema_current {
+                warn_about_newer(&status.newer);
+            }
         }
         Some(*schema_current)
     })

@@ -132,3 +132,43 @@ async fn an_open_grpc_port_is_served_only_when_asked_for_and_then_warned_about()
     assert_eq!(open.terminate().code(), Some(0));
     assert!(open.log().contains("GRPC_ALLOW_UNAUTHENTICATED=true"), "{}", open.log());
 }
+
+/// Records a migration this binary does not know, as a newer release's `migrate` would have.
+async fn apply_a_newer_releases_migration(database_url: &str) {
+    use sea_orm::{ActiveModelTrait as _, ActiveValue::Set};
+    use sea_orm_migration::seaql_migrations;
+    let db = sea_orm::Database::connect(database_url).await.expect("connect");
+    seaql_migrations::ActiveModel {
+        version: Set("m20991231_000001_add_something_newer".into()),
+        applied_at: Set(chrono::Utc::now().timestamp()),
+    }
+    .insert(&db)
+    .await
+    .expect("newer migration recorded");
+}
+
+#[tokio::test]
+async fn after_a_rollback_a_database_migrated_by_a_newer_release_is_ready_with_or_without_migrating() {
+    let database = TestDatabase::create().await;
+    let migrate = || {
+        Command::new(env!("CARGO_BIN_EXE_cyberapp-tenants"))
+            .arg("migrate")
+            .env("DATABASE_URL", &database.url)
+            .output()
+            .expect("migrate runs")
+    };
+    assert!(migrate().status.success());
+    apply_a_newer_releases_migration(&database.url).await;
+
+    // `migrate` (the Helm hook of the rolled-back release) has nothing to do and succeeds.
+    let again = migrate();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    for env in [&[("NO_MIGRATE", "true")][..], &[][..]] {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let mut service = Service::start(&database.url, data_dir.path(), env);
+        service.wait_until_ready().await;
+        assert_eq!(service.terminate().code(), Some(0), "{env:?}");
+        let log = service.log();
+        assert!(log.contains("m20991231_000001_add_something_newer"), "the unknown migration is logged: {log}");
+    }
+}
