@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod grpc;
 pub mod grpc_auth;
 pub mod grpc_metrics;
+pub mod http_limits;
 pub mod metrics;
 pub mod telemetry;
 pub mod tenant;
