@@ -29,6 +29,7 @@ use crate::grpc::auth::{GrpcTokens, require_token};
 use crate::grpc::channel::GrpcChannel;
 use crate::grpc::metrics::count_calls;
 use crate::grpc::{self, HealthClient};
+use crate::http_limits::{ConnectionLimits, HEADER_READ_TIMEOUT};
 use crate::tenant::credentials::CredentialVerifier;
 use crate::tenant::event_feed::{self, Sequencer};
 use crate::tenant::maintenance::Retention;
@@ -268,10 +269,6 @@ impl TenantServiceHalf {
     }
 }
 
-/// How long a client may take to send a request's headers (HTTP/1), and its first request at all (also
-/// HTTP/2): a connection that trickles them is closed rather than held open.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Serves the gateway, over HTTPS when `tls` is given, until `shutdown`; then drains for up to `drain`.
 async fn serve_http(
     listener: TcpListener,
@@ -297,12 +294,15 @@ async fn serve_http(
     }
 }
 
-/// Applies [`HEADER_READ_TIMEOUT`] to a server.
+/// Bounds a server's connections in time: a new connection's first request (HTTP/1.1 and HTTP/2), then, on
+/// HTTP/1.1, each request head and each idle wait ([`crate::http_limits`]).
 fn bounded<A: axum_server::Address, Acceptor>(
     mut server: axum_server::Server<A, Acceptor>,
-) -> axum_server::Server<A, Acceptor> {
-    server.http_builder().http1().header_read_timeout(HEADER_READ_TIMEOUT);
-    server.first_request_timeout(HEADER_READ_TIMEOUT)
+) -> axum_server::Server<A, ConnectionLimits<Acceptor>> {
+    // Off: hyper's header timer also runs while a kept-alive connection is idle, closing it 5 s after its last
+    // answer; `ConnectionLimits` times heads and idle waits separately.
+    server.http_builder().http1().header_read_timeout(None);
+    server.first_request_timeout(HEADER_READ_TIMEOUT).map(ConnectionLimits::new)
 }
 
 /// Cancels the returned token on SIGTERM or SIGINT.

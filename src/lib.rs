@@ -20,6 +20,7 @@ pub mod config;
 pub mod db;
 pub mod gateway;
 pub mod grpc;
+pub mod http_limits;
 pub mod metrics;
 pub mod telemetry;
 pub mod tenant;

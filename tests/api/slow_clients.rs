@@ -23,7 +23,7 @@ use crate::helpers::{
 const TOO_SLOW: &str = "The request body did not arrive in time.";
 /// The time every body gets before the minimum rate applies (`BODY_GRACE` in `gateway::callback`).
 const BODY_GRACE: Duration = Duration::from_secs(2);
-/// How long a client may take to send its headers (`HEADER_READ_TIMEOUT` in `app.rs`).
+/// How long a client may take to send its headers (`HEADER_READ_TIMEOUT` in `http_limits.rs`).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// The bound on any single step that should be prompt; only ever reached when something is wrong.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -85,23 +85,38 @@ async fn headers_that_trickle_are_cut_off_within_a_few_seconds() {
     let mut stream = connect(&app).await;
     let started = Instant::now();
     send(&mut stream, b"POST /callback HTTP/1.1\r\nHost: gateway\r\n").await;
-
-    // One more header line every half second, never the blank line that ends the head.
-    let (mut reader, mut writer) = stream.split();
-    let mut trickle = tokio::time::interval(Duration::from_millis(500));
-    let mut buffer = [0_u8; 1024];
-    let closed = async {
-        loop {
-            tokio::select! {
-                read = reader.read(&mut buffer) => if matches!(read, Ok(0) | Err(_)) { return },
-                _ = trickle.tick() => if writer.write_all(b"X-Trickle: 1\r\n").await.is_err() { return },
-            }
-        }
-    };
-    tokio::time::timeout(HEADER_READ_TIMEOUT + PATIENCE, closed).await.expect("the connection was closed");
-
-    let took = started.elapsed();
+    let took = trickle_until_closed(&mut stream, started).await;
     // The trickle defeats any idle timeout: only a bound on the whole head (5 s) closes the connection.
+    assert!(took >= Duration::from_secs(4), "closed after only {took:?}: not the header timeout");
+    assert!(took <= Duration::from_secs(8), "held open for {took:?}");
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_kept_past_the_header_deadline() {
+    // Clients pool idle connections for up to 90 s: one closed 5 s after its answer fails their next request.
+    let app = TestApp::spawn().await;
+    let request = get_partner_state(PARTNER_TENANT);
+    let mut stream = connect(&app).await;
+    let answered = get_state_on(&app, &mut stream, &request).await;
+    assert_success(&answered, &request, PARTNER_STATE_OK);
+
+    tokio::time::sleep(HEADER_READ_TIMEOUT + Duration::from_secs(2)).await;
+    assert!(still_open(&mut stream).await, "the idle connection was closed");
+    let answered = get_state_on(&app, &mut stream, &request).await;
+    assert_success(&answered, &request, PARTNER_STATE_OK);
+}
+
+#[tokio::test]
+async fn a_second_request_that_trickles_its_headers_on_a_kept_alive_connection_is_cut_off() {
+    let app = TestApp::spawn().await;
+    let request = get_partner_state(PARTNER_TENANT);
+    let mut stream = connect(&app).await;
+    let answered = get_state_on(&app, &mut stream, &request).await;
+    assert_success(&answered, &request, PARTNER_STATE_OK);
+
+    let started = Instant::now();
+    send(&mut stream, b"POST /callback HTTP/1.1\r\nHost: gateway\r\n").await;
+    let took = trickle_until_closed(&mut stream, started).await;
     assert!(took >= Duration::from_secs(4), "closed after only {took:?}: not the header timeout");
     assert!(took <= Duration::from_secs(8), "held open for {took:?}");
 }
@@ -206,6 +221,32 @@ async fn a_refusal_echoes_the_request_id_of_a_small_body_only() {
     let response = read_response(&mut stream, PATIENCE).await;
     response.assert_error(401);
     assert!(response.body.get("request_id").is_none(), "{}", response.body);
+}
+
+/// Sends one more header line every half second, never the blank line that ends the head, until the server
+/// closes the connection; returns the time since `started`.
+async fn trickle_until_closed(stream: &mut TcpStream, started: Instant) -> Duration {
+    let (mut reader, mut writer) = stream.split();
+    let mut trickle = tokio::time::interval(Duration::from_millis(500));
+    let mut buffer = [0_u8; 1024];
+    let closed = async {
+        loop {
+            tokio::select! {
+                read = reader.read(&mut buffer) => if matches!(read, Ok(0) | Err(_)) { return },
+                _ = trickle.tick() => if writer.write_all(b"X-Trickle: 1\r\n").await.is_err() { return },
+            }
+        }
+    };
+    tokio::time::timeout(HEADER_READ_TIMEOUT + PATIENCE, closed).await.expect("the connection was closed");
+    started.elapsed()
+}
+
+/// Sends `request` as a `POST /callback` with a valid token on `stream` and reads the answer.
+async fn get_state_on(app: &TestApp, stream: &mut TcpStream, request: &Value) -> TestResponse {
+    let body = serde_json::to_vec(request).expect("json");
+    let head = callback_head(Some(&format!("Bearer {}", app.token())), body.len());
+    send(stream, [head.as_bytes(), &body].concat().as_slice()).await;
+    read_response(stream, PATIENCE).await
 }
 
 /// A new connection to the gateway (Nagle off, so that each write leaves at once).
