@@ -186,6 +186,13 @@ async fn events_after(app: &TestApp, skip: usize) -> Vec<(String, String)> {
     events[skip..].to_vec()
 }
 
+/// The tenant events after the first `before` are exactly `expected` (kind, vendor tenant id), in order.
+async fn assert_events_after(app: &TestApp, before: usize, expected: &[(&str, &str)], context: &str) {
+    let expected: Vec<(String, String)> =
+        expected.iter().map(|(kind, vendor)| ((*kind).to_owned(), (*vendor).to_owned())).collect();
+    assert_eq!(events_after(app, before).await, expected, "{context}");
+}
+
 /// `vendor` is mapped to `acronis` by `partner`, enabled.
 async fn assert_mapped(app: &TestApp, vendor: &str, acronis: &str, partner: &str) {
     let record = app.tenant_by_acronis_id(acronis).await.unwrap_or_else(|| panic!("{acronis} is mapped"));
@@ -318,16 +325,13 @@ async fn a_parent_partners_reset_leaves_the_customer_mappings_of_an_enabled_nest
         assert_unmapped(&app, "p-c1").await;
         assert_mirrored(&app, M1, EnablementState::Disabled).await;
         let m1 = app.tenant_by_acronis_id(M1).await.expect("M1").vendor_tenant_id;
-        let expected: Vec<(String, String)> = [
+        let expected = [
             (partner_reset_event(&nested.parent), nested.parent.organization.as_str()),
             ("customer.disabled", m1.as_str()),
             ("customer.unmapped", "d-c1"),
             ("customer.unmapped", "p-c1"),
-        ]
-        .into_iter()
-        .map(|(kind, vendor)| (kind.to_owned(), vendor.to_owned()))
-        .collect();
-        assert_eq!(events_after(&app, before).await, expected, "{combination}");
+        ];
+        assert_events_after(&app, before, &expected, &combination).await;
     }
 }
 
@@ -350,15 +354,12 @@ async fn a_nested_partners_reset_leaves_the_customer_mappings_of_its_parent() {
         assert_unmapped(&app, "r-c1").await;
         assert_mirrored(&app, M2, EnablementState::Disabled).await;
         let m2 = app.tenant_by_acronis_id(M2).await.expect("M2").vendor_tenant_id;
-        let expected: Vec<(String, String)> = [
+        let expected = [
             (partner_reset_event(&nested.child), nested.child.organization.as_str()),
             ("customer.disabled", m2.as_str()),
             ("customer.unmapped", "r-c1"),
-        ]
-        .into_iter()
-        .map(|(kind, vendor)| (kind.to_owned(), vendor.to_owned()))
-        .collect();
-        assert_eq!(events_after(&app, before).await, expected, "{combination}");
+        ];
+        assert_events_after(&app, before, &expected, &combination).await;
         // With the reseller disabled, the distributor is the nearest enabled partner of its customers again.
         let all = [("d-c1", Some(C2)), ("d-c2", None), ("p-c1", None), ("r-c1", None), ("r-c2", None)];
         assert_lists(&app, P1, &all).await;
@@ -471,12 +472,9 @@ async fn deleting_an_enabled_nested_partner_organization_removes_only_what_it_ow
         assert_mapped(&app, "d-c1", C2, P1).await;
         assert_mirrored(&app, M1, EnablementState::Enabled).await;
         let m2 = app.tenant_by_acronis_id(M2).await.expect("M2").vendor_tenant_id;
-        let expected: Vec<(String, String)> =
-            [("customer.disabled", m2.as_str()), ("customer.unmapped", "r-c1"), ("partner.unmapped", "reseller")]
-                .into_iter()
-                .map(|(kind, vendor)| (kind.to_owned(), vendor.to_owned()))
-                .collect();
-        assert_eq!(events_after(&app, before).await, expected, "{parent:?}");
+        let expected =
+            [("customer.disabled", m2.as_str()), ("customer.unmapped", "r-c1"), ("partner.unmapped", "reseller")];
+        assert_events_after(&app, before, &expected, &format!("{parent:?}")).await;
         // Unmapped now, r-c1 is the distributor's, the nearest enabled partner above it.
         assert_lists(&app, P1, &[("d-c1", Some(C2)), ("d-c2", None), ("p-c1", None), ("r-c1", None)]).await;
     }
@@ -527,12 +525,11 @@ async fn a_parents_reset_removes_the_mappings_it_made_before_a_nearer_partner_wa
 
         assert_unmapped(&app, "r-c1").await;
         assert_mapped(&app, "r-c2", C2, P2).await;
-        let expected: Vec<(String, String)> = [
-            (partner_reset_event(&parent_partner).to_owned(), parent_partner.organization.clone()),
-            ("customer.unmapped".to_owned(), "r-c1".to_owned()),
-        ]
-        .into();
-        assert_eq!(events_after(&app, before).await, expected, "{parent:?}");
+        let expected = [
+            (partner_reset_event(&parent_partner), parent_partner.organization.as_str()),
+            ("customer.unmapped", "r-c1"),
+        ];
+        assert_events_after(&app, before, &expected, &format!("{parent:?}")).await;
         assert_lists(&app, P2, &[("r-c1", None), ("r-c2", Some(C2))]).await;
     }
 }
@@ -551,12 +548,8 @@ async fn a_nested_partners_reset_leaves_the_mappings_its_parent_made_beneath_it(
 
         assert_mapped(&app, "r-c1", C1, P1).await;
         assert_unmapped(&app, "r-c2").await;
-        let expected: Vec<(String, String)> = [
-            ("partner.unmapped".to_owned(), "reseller".to_owned()),
-            ("customer.unmapped".to_owned(), "r-c2".to_owned()),
-        ]
-        .into();
-        assert_eq!(events_after(&app, before).await, expected, "{parent:?}");
+        let expected = [("partner.unmapped", "reseller"), ("customer.unmapped", "r-c2")];
+        assert_events_after(&app, before, &expected, &format!("{parent:?}")).await;
         let all = [("d-c1", None), ("d-c2", None), ("p-c1", None), ("r-c1", Some(C1)), ("r-c2", None)];
         assert_lists(&app, P1, &all).await;
     }
