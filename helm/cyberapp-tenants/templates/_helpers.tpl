@@ -287,6 +287,12 @@ Refuses values that would deploy something broken, with a message saying what to
 {{- if and (include "cyberapp-tenants.postgres" .) (not $v.existingSecret.name) (not $v.database.url) }}
 {{- fail "database.mode=postgres needs the database URL: set existingSecret.name (a Secret holding the key existingSecret.databaseUrlKey) or database.url" }}
 {{- end }}
+{{- if include "cyberapp-tenants.postgres" . }}
+{{- $job := $v.database.migrationJob }}
+{{- if ge (int64 $job.activeDeadlineSeconds) (int64 $job.helmTimeoutSeconds) }}
+{{- fail (printf "database.migrationJob.activeDeadlineSeconds (%d) must be below database.migrationJob.helmTimeoutSeconds (%d), the --timeout of helm install/upgrade: Helm stops waiting for the migration hook at its timeout and fails the release while the Job may still run. Lower activeDeadlineSeconds, or pass a longer --timeout (e.g. --timeout 10m) and set helmTimeoutSeconds to it (600)" (int64 $job.activeDeadlineSeconds) (int64 $job.helmTimeoutSeconds)) }}
+{{- end }}
+{{- end }}
 {{- if and $v.existingSecret.name $v.database.url }}
 {{- fail "database.url must be empty when existingSecret.name is set: put DATABASE_URL in that Secret" }}
 {{- end }}

@@ -9,6 +9,14 @@
 //! counts as current when every migration this binary knows is applied ([`schema_status`]), and `migrate`
 //! applies only its own pending ones. That is safe because each migration stays compatible with the
 //! previous release's binary (add first; drop or rename a release later).
+//!
+//! `.ci/migration-compat` checks that promise in CI. `released.txt` records the migrations of released
+//! versions with their sha256: a released one must not change, and a new one (not listed) may drop or rename
+//! a table or column in its `up` only with a marker line naming the earlier release that stopped using it,
+//! `// compat: stopped using <table>[.<column>] in release <version>`, where `<version>` is a release in
+//! `released.txt` and nothing in `src/` outside this directory references the name any more. At release
+//! time, run `.ci/migration-compat --record <version>` (the version in Cargo.toml): it appends
+//! `release <version>` and the sha256 of every migration not recorded yet.
 
 mod m20261122_000001_create_tenants;
 mod m20261122_000002_create_directory;
