@@ -27,6 +27,7 @@ mod nested_partners;
 mod partner_mapping;
 mod slow_clients;
 mod split_deployment;
+mod sqlite_settings;
 mod tenant_queries;
 mod tls;
 mod verification;
