@@ -23,6 +23,7 @@ use crate::config::ServeArgs;
 use crate::db;
 use crate::db::migration::Migrator;
 use crate::gateway::auth::{RequestVerifier, VerifierSettings};
+use crate::gateway::custom::CustomCallbacks;
 use crate::gateway::devmode::{self, DevSigningKey};
 use crate::gateway::{self, GatewayState};
 use crate::grpc::auth::{GrpcTokens, require_token};
@@ -192,10 +193,28 @@ fn gateway_state(
         health,
         verifier: Arc::new(verifier),
         max_body_bytes: args.max_body_bytes,
-        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        request_timeout: args.request_timeout(),
+        custom_callbacks: Arc::new(custom_callbacks(args)?),
         callback_slots: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_callbacks.max(1))),
         dev_jwks,
     })
+}
+
+/// The routes of custom callbacks, with a client per vendor service; logged so an operator sees where each
+/// custom callback goes.
+fn custom_callbacks(args: &ServeArgs) -> anyhow::Result<CustomCallbacks> {
+    let table = args.custom_callbacks.route_table(args.request_timeout())?;
+    for route in table.routes() {
+        tracing::info!(
+            pattern = %route.pattern,
+            url = %route.url,
+            deadline_ms = route.deadline.as_millis(),
+            exactly_once = route.exactly_once,
+            explicit_partner = route.explicit_partner,
+            "custom callback route"
+        );
+    }
+    CustomCallbacks::connect(table, args.custom_callbacks.custom_callback_auth_token.as_ref())
 }
 
 impl TenantServiceHalf {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use crate::gateway::custom::routes::RouteTable;
 use crate::telemetry::LogFormat;
 
 /// The embedded default: a SQLite file in the working directory, created when missing.
@@ -130,6 +131,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub grpc_auth: GrpcAuthArgs,
 
+    #[command(flatten)]
+    pub custom_callbacks: CustomCallbackArgs,
+
     /// PEM certificate chain: with TLS_KEY_FILE, the gateway serves HTTPS (TLS 1.3 only)
     #[arg(long, env = "TLS_CERT_FILE", requires = "tls_key_file")]
     pub tls_cert_file: Option<PathBuf>,
@@ -186,6 +190,10 @@ impl ServeArgs {
         Duration::from_secs(self.shutdown_timeout_secs)
     }
 
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
     /// Refuses settings that cannot work or would leave the service open (the product contract's secure
     /// defaults), each with a message that names the variable to set; logs a warning for the unsafe ones an
     /// operator asked for explicitly.
@@ -208,6 +216,7 @@ impl ServeArgs {
         }
         if self.role.runs_gateway() {
             self.acgw.endpoint_allow_list()?;
+            self.custom_callbacks.route_table(self.request_timeout())?;
         }
         self.grpc_auth.check(self.role.runs_tenant_service().then_some(self.grpc_addr))
     }
@@ -252,6 +261,45 @@ impl GrpcAuthArgs {
              anyone who reaches it can read and change every record and set any organization's credentials"
         );
         Ok(())
+    }
+}
+
+/// Where custom callbacks go (product contract, "Custom callbacks").
+#[derive(Debug, Clone, Default, Args)]
+pub struct CustomCallbackArgs {
+    /// Where custom callbacks go: comma-separated PATTERN=URL[;OPTION...], PATTERN a callback id or a prefix
+    /// ending in `*` (the longest match wins), URL a vendor service implementing
+    /// cyberapp.tenants.v1.CustomCallbackHandler (http://HOST:PORT). OPTIONs: deadline=DURATION (500ms, 2s;
+    /// default 5s), exactly-once (replays by request_id get the recorded answer), explicit-partner (the
+    /// tenant need not be enabled here). Unset: every custom callback is 404
+    #[arg(long, env = "CUSTOM_CALLBACK_ROUTES")]
+    pub custom_callback_routes: Option<String>,
+
+    /// Sent to every vendor service of CUSTOM_CALLBACK_ROUTES as `authorization: Bearer <token>`
+    #[arg(long, env = "CUSTOM_CALLBACK_AUTH_TOKEN", hide_env_values = true)]
+    pub custom_callback_auth_token: Option<Secret>,
+}
+
+impl CustomCallbackArgs {
+    /// The route table; an entry that cannot work refuses the start, naming it. A route deadline beyond
+    /// `request_timeout` could never be waited for, so it is refused too.
+    pub fn route_table(&self, request_timeout: Duration) -> anyhow::Result<RouteTable> {
+        let table = RouteTable::parse(self.custom_callback_routes.as_deref().unwrap_or_default())?;
+        for route in table.routes() {
+            anyhow::ensure!(
+                route.deadline < request_timeout,
+                "CUSTOM_CALLBACK_ROUTES: the deadline of {:?} must be shorter than REQUEST_TIMEOUT_MS ({} ms)",
+                route.pattern,
+                request_timeout.as_millis()
+            );
+        }
+        if let Some(token) = &self.custom_callback_auth_token {
+            anyhow::ensure!(
+                token.expose().bytes().all(|b| b.is_ascii_graphic()) && !token.expose().is_empty(),
+                "CUSTOM_CALLBACK_AUTH_TOKEN must be printable ASCII without spaces"
+            );
+        }
+        Ok(table)
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! verify the JWT (and that it is scoped to an endpoint we serve) → take a callback slot → read the bounded
 //! body at a minimum rate → parse the envelope → authorize its endpoint → recognise the callback → call the
-//! TenantService → render the success envelope. The token is checked before a slot is taken or the body is
+//! TenantService → render the success envelope; or, for a routed custom callback, hand it to `custom`. The token is checked before a slot is taken or the body is
 //! read; every failure becomes the contract's error body (see `error`).
 
 use axum::Json;
@@ -15,15 +15,19 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
+use std::sync::Arc;
+
 use super::GatewayState;
 use super::auth::VerifiedCaller;
 use super::callbacks::dispatch;
 use super::credentials::check_cyberapp_extra;
 use super::cti::StandardCallback;
+use super::custom::{self, routes::Route};
 use super::envelope::{Envelope, SuccessResponse, readable_request_id};
 use super::error::{GatewayError, RETRY_AFTER};
 use super::idempotency::CallbackKey;
 use crate::metrics::METRICS;
+use crate::trace_context::TraceContext;
 
 pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
@@ -61,30 +65,56 @@ async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Optio
         Ok(recognised) => recognised,
         Err(error) => return (None, refusal(error, Some(&body))),
     };
+    let trace = TraceContext::from_headers(headers);
     let span = tracing::info_span!(
         "callback",
         request_id = envelope.request_id.as_str(),
         callback = callback.name(),
+        callback_id = tracing::field::Empty,
         tenant_id = envelope.context.tenant_id.as_str(),
+        trace_id = trace.trace_id(),
     );
-    let outcome = tokio::time::timeout(
-        state.request_timeout,
-        process(state, headers, &body, envelope, callback).instrument(span.clone()),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        // Dropping the work rolls back any transaction it had open; a retry is safe (idempotent).
-        Err(GatewayError::Unavailable("The request did not complete in time; please retry.".into()))
-    });
+    if let Recognised::Custom(_) = &callback {
+        span.record("callback_id", envelope.context.callback_id.as_str());
+    }
+    let work = async {
+        match &callback {
+            Recognised::Standard(standard) => {
+                process(state, headers, &body, envelope, *standard).await.map(|success| Json(success).into_response())
+            }
+            Recognised::Custom(route) => custom::forward(state, headers, &body, &envelope, route, &trace).await,
+        }
+    };
+    let outcome =
+        tokio::time::timeout(state.request_timeout, work.instrument(span.clone())).await.unwrap_or_else(|_| {
+            // Dropping the work rolls back any transaction it had open; a retry is safe (idempotent).
+            Err(GatewayError::Unavailable("The request did not complete in time; please retry.".into()))
+        });
     let _entered = span.enter();
     let response = match outcome {
-        Ok(success) => {
-            tracing::info!(status = 200, "callback answered");
-            Json(success).into_response()
+        Ok(response) => {
+            tracing::info!(status = response.status().as_u16(), "callback answered");
+            response
         }
         Err(error) => refusal(error, Some(&body)),
     };
     (Some(callback.name()), response)
+}
+
+/// What a callback id names: one of the standard callbacks, or a custom one with the route it takes.
+enum Recognised {
+    Standard(StandardCallback),
+    Custom(Arc<Route>),
+}
+
+impl Recognised {
+    /// The metrics' and logs' name: the standard callback's, or `custom` (the route is its own label).
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Standard(callback) => callback.name(),
+            Self::Custom(_) => "custom",
+        }
+    }
 }
 
 /// How long a refusal made before the body was read waits for a body already on its way, only to echo its
@@ -120,21 +150,27 @@ fn refusal(error: GatewayError, body: Option<&[u8]>) -> Response {
     error.for_request(body.and_then(readable_request_id)).into_response()
 }
 
-/// The envelope, checked against the token's endpoint, and the standard callback it names.
+/// The envelope, checked against the token's endpoint, and the callback it names: a standard one, or a
+/// custom one that CUSTOM_CALLBACK_ROUTES routes (any other id is 404).
 fn recognise(
     state: &GatewayState,
     body: &[u8],
     caller: &VerifiedCaller,
-) -> Result<(Envelope, StandardCallback), GatewayError> {
+) -> Result<(Envelope, Recognised), GatewayError> {
     let envelope = Envelope::parse(body)?;
     state.verifier.authorize_endpoint(caller, &envelope.context.endpoint_id)?;
-    let Some(callback) = StandardCallback::from_callback_id(&envelope.context.callback_id) else {
-        tracing::warn!(callback_id = %envelope.context.callback_id, "unknown callback id");
-        return Err(GatewayError::UnsupportedCallback(
-            "This callback is not supported by this handler (unknown context.callback_id).".into(),
-        ));
-    };
-    Ok((envelope, callback))
+    let callback_id = envelope.context.callback_id.as_str();
+    if let Some(callback) = StandardCallback::from_callback_id(callback_id) {
+        return Ok((envelope, Recognised::Standard(callback)));
+    }
+    if let Some(route) = state.custom_callbacks.route(callback_id) {
+        return Ok((envelope, Recognised::Custom(route)));
+    }
+    tracing::warn!(callback_id, "unknown callback id");
+    METRICS.custom_callback_answered("none", "unrouted", 404);
+    Err(GatewayError::UnsupportedCallback(
+        "This callback is not supported by this handler (unknown context.callback_id).".into(),
+    ))
 }
 
 async fn process(

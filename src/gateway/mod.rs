@@ -1,7 +1,7 @@
 //! The public axum gateway: speaks the ACGW JSON protocol and nothing else.
 //!
-//! It verifies each callback, turns it into a TenantService RPC through the generated gRPC client and
-//! renders the answer. It holds no tenant state and never imports `db` or `tenant::store`.
+//! It verifies each callback, turns it into a TenantService RPC through the generated gRPC client (or, for a
+//! custom callback, a call to the vendor service CUSTOM_CALLBACK_ROUTES names) and renders the answer. It holds no tenant state and never imports `db` or `tenant::store`.
 
 pub mod auth;
 mod callback;
@@ -9,6 +9,7 @@ mod callbacks;
 mod convert;
 pub mod credentials;
 pub mod cti;
+pub mod custom;
 pub mod devmode;
 pub mod envelope;
 pub mod error;
@@ -39,6 +40,8 @@ pub struct GatewayState {
     pub request_timeout: std::time::Duration,
     /// Slots for callbacks in progress; when none is free, a callback is shed with 429.
     pub callback_slots: Arc<tokio::sync::Semaphore>,
+    /// Where custom callbacks go (CUSTOM_CALLBACK_ROUTES), with a pooled client per vendor service.
+    pub custom_callbacks: Arc<custom::CustomCallbacks>,
     /// The development key set served at `/dev/api/idp/v1/keys`, in development mode only.
     pub dev_jwks: Option<Arc<Value>>,
 }

@@ -52,9 +52,13 @@ pub fn routes(service: TenantServiceImpl) -> anyhow::Result<(Routes, HealthRepor
     Ok((routes, reporter))
 }
 
-/// Reflection over our protocol and the health protocol, so that grpcurl needs no proto file.
+/// Reflection over our protocol and the health protocol, so that grpcurl needs no proto file. It lists the
+/// services this port serves; CustomCallbackHandler, which vendor services implement, is described (grpcurl
+/// `describe` finds it) but not listed.
 fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(TENANT_SERVICE_NAME)
+        .with_service_name("grpc.health.v1.Health")
 }

@@ -6,7 +6,8 @@
 //! families, and importing none of them: [`cascade`] (what a partner reset does to its customers),
 //! [`records`] (the tenant record: lookups by Acronis tenant, creation, the enable-or-update rule), [`sql`]
 //! (shared SQL text), [`events`] (the outbox and its sequencer) and [`idempotency`] (the callback log).
-//! [`queries`] holds the plain reads of vendor services. This file holds the write-transaction runner.
+//! [`queries`] holds the plain reads of vendor services, [`custom_callbacks`] what the gateway asks before it
+//! calls a vendor's custom-callback handler. This file holds the write-transaction runner.
 //!
 //! Each change runs in one write transaction that also writes its outbox events, so a change and its event
 //! commit together or not at all. On SQLite a write transaction starts with `BEGIN IMMEDIATE`: a deferred
@@ -15,6 +16,7 @@
 //! SQLite writers first wait their turn in an async queue (see `TenantStore::writer`).
 
 mod cascade;
+mod custom_callbacks;
 mod customer_mapping;
 mod customer_mirroring;
 mod directory;
@@ -26,6 +28,7 @@ mod queries;
 mod records;
 mod sql;
 
+pub use custom_callbacks::{CallbackTenant, CustomCallbackClaim};
 pub use customer_mapping::{CustomerMappingChange, CustomerOrganization};
 pub use customer_mirroring::MirroredCustomer;
 pub use directory::{CredentialImport, DirectoryImport, ImportSummary, OrganizationUpsert};

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cyberapp_tenants::app::App;
-use cyberapp_tenants::config::{AcgwArgs, CredentialArgs, DatabaseArgs, GrpcAuthArgs, ServeArgs, ServiceRole};
+use cyberapp_tenants::config::{
+    AcgwArgs, CredentialArgs, CustomCallbackArgs, DatabaseArgs, GrpcAuthArgs, ServeArgs, ServiceRole,
+};
 use cyberapp_tenants::db::entity::tenant::{EnablementMethod, EnablementState, TenantKind};
 use cyberapp_tenants::db::entity::{tenant, tenant_event};
 use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
@@ -61,6 +63,7 @@ pub fn serve_args(database_url: &str, issuer: &str) -> ServeArgs {
             argon2_max_concurrency: 0,
         },
         grpc_auth: GrpcAuthArgs::default(),
+        custom_callbacks: CustomCallbackArgs::default(),
         tls_cert_file: None,
         tls_key_file: None,
         data_dir: std::env::temp_dir(),
