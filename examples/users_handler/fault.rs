@@ -73,7 +73,9 @@ impl Faults {
             )
         })?;
         if let Some(sleep_ms) = payload.sleep_ms {
-            // The gateway's deadline (grpc-timeout) cancels this call while it sleeps; that is the point.
+            // The gateway's deadline cuts this sleep short; that is the point. Note that tonic's server enforces
+            // the caller's grpc-timeout itself and answers CANCELLED ("Timeout expired"), often a moment before the
+            // caller's own timer fires, so a caller sees CANCELLED as often as DEADLINE_EXCEEDED.
             tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
         }
         if let Some(name) = payload.grpc_code {
