@@ -164,6 +164,26 @@ The Secret the pods read DATABASE_URL / GRPC_AUTH_TOKEN / GRPC_READ_TOKEN from, 
 {{- end }}
 
 {{/*
+CUSTOM_CALLBACK_AUTH_TOKEN, only in the roles that run the gateway (the tenant-service role refuses it): "true"
+when the pods get it, from customCallbacks.existingSecret.name or from customCallbacks.authToken in the chart's
+Secret; then the Secret and its key.
+*/}}
+{{- define "cyberapp-tenants.hasCustomCallbackAuthToken" -}}
+{{- $c := .Values.customCallbacks }}
+{{- if and (include "cyberapp-tenants.runsGateway" .) (or $c.existingSecret.name $c.authToken) }}true{{ end }}
+{{- end }}
+{{- define "cyberapp-tenants.customCallbackAuthTokenSecretName" -}}
+{{- default (include "cyberapp-tenants.fullname" .) .Values.customCallbacks.existingSecret.name }}
+{{- end }}
+{{- define "cyberapp-tenants.customCallbackAuthTokenKey" -}}
+{{- if .Values.customCallbacks.existingSecret.name }}{{ .Values.customCallbacks.existingSecret.authTokenKey }}{{ else }}CUSTOM_CALLBACK_AUTH_TOKEN{{ end }}
+{{- end }}
+{{- /* "true" when the chart's Secret holds CUSTOM_CALLBACK_AUTH_TOKEN (customCallbacks.authToken). */}}
+{{- define "cyberapp-tenants.storesCustomCallbackAuthToken" -}}
+{{- if and (include "cyberapp-tenants.runsGateway" .) .Values.customCallbacks.authToken (not .Values.customCallbacks.existingSecret.name) }}true{{ end }}
+{{- end }}
+
+{{/*
 "true" when the chart generates GRPC_AUTH_TOKEN: the pods serve the TenantService on a non-loopback address
 (0.0.0.0:50051), which the service refuses without a token, and neither existingSecret.name nor
 grpcAuth.token gives one (nor does grpcAuth.allowUnauthenticated waive it). A gateway-role release runs no
@@ -220,7 +240,7 @@ they show a fresh random value each time. Empty when there is no token to store.
 "true" when the chart itself creates the Secret (something secret to hold, and no existingSecret).
 */}}
 {{- define "cyberapp-tenants.createSecret" -}}
-{{- if and (not .Values.existingSecret.name) (or (include "cyberapp-tenants.postgres" .) (include "cyberapp-tenants.grpcAuthToken" .) (include "cyberapp-tenants.hasGrpcReadToken" .)) }}true{{ end }}
+{{- if and (not .Values.existingSecret.name) (or (include "cyberapp-tenants.postgres" .) (include "cyberapp-tenants.grpcAuthToken" .) (include "cyberapp-tenants.hasGrpcReadToken" .) (include "cyberapp-tenants.storesCustomCallbackAuthToken" .)) }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -323,6 +343,16 @@ Refuses values that would deploy something broken, with a message saying what to
 {{- if and $v.grpcAuth.readToken $v.grpcAuth.allowUnauthenticated (not $v.grpcAuth.token) }}
 {{- fail "grpcAuth.readToken needs a full token too (the service refuses GRPC_READ_TOKEN without GRPC_AUTH_TOKEN): set grpcAuth.token, or grpcAuth.allowUnauthenticated=false to have one generated" }}
 {{- end }}
+{{- $cc := $v.customCallbacks }}
+{{- if and (eq $v.config.serviceRole "tenant-service") (or $v.config.customCallbackRoutes $cc.authToken $cc.existingSecret.name) }}
+{{- fail "config.customCallbackRoutes, customCallbacks.authToken and customCallbacks.existingSecret.name are only used by releases that run the gateway (config.serviceRole all or gateway): the tenant-service role answers no callbacks; give them to the gateway release" }}
+{{- end }}
+{{- if and $cc.authToken $cc.existingSecret.name }}
+{{- fail "customCallbacks.authToken must be empty when customCallbacks.existingSecret.name is set: put CUSTOM_CALLBACK_AUTH_TOKEN in that Secret (key customCallbacks.existingSecret.authTokenKey)" }}
+{{- end }}
+{{- if and $cc.authToken $v.existingSecret.name }}
+{{- fail "customCallbacks.authToken must be empty when existingSecret.name is set (the chart then creates no Secret to keep it in): put CUSTOM_CALLBACK_AUTH_TOKEN in a Secret, e.g. that one, and set customCallbacks.existingSecret.name to it" }}
+{{- end }}
 {{- if and $v.ingress.enabled (eq $v.config.serviceRole "tenant-service") }}
 {{- fail "ingress.enabled: the tenant-service role serves no callbacks (only /healthz, /readyz and /metrics on HTTP); put the ingress on the gateway release" }}
 {{- end }}
@@ -345,6 +375,9 @@ Refuses values that would deploy something broken, with a message saying what to
 {{- range $v.extraEnv }}
 {{- if eq .name "ACGW_DEV_MODE" }}
 {{- fail "extraEnv must not set ACGW_DEV_MODE: development mode trusts a local signing key and is never for a cluster" }}
+{{- end }}
+{{- if and (eq .name "CUSTOM_CALLBACK_AUTH_TOKEN") (hasKey . "value") }}
+{{- fail "extraEnv must not set CUSTOM_CALLBACK_AUTH_TOKEN as a plain value: set customCallbacks.existingSecret.name (or customCallbacks.authToken, kept in the chart's Secret)" }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -8,6 +8,8 @@
 //!   callback, every response type, `X-CyberApp-Auth`, and the contract's success shape.
 //! * [`binary`]: [`Service`], the binary as its own process, and [`free_port`].
 //! * [`fake_idp`]: the Acronis identity provider stand-in: signing keys and a JWKS endpoint.
+//! * [`handler`]: [`ExampleHandler`], the example vendor service (`examples/users_handler`) as its own process,
+//!   and the ids of its custom callbacks.
 //!
 //! Every name is re-exported here, so a test writes `use crate::helpers::{TestApp, enable_partner, ...}`.
 
@@ -16,9 +18,11 @@ mod binary;
 mod callbacks;
 mod database;
 mod fake_idp;
+mod handler;
 
 pub use app::*;
 pub use binary::*;
 pub use callbacks::*;
 pub use database::*;
 pub use fake_idp::*;
+pub use handler::*;
