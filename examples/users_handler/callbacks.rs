@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tonic::Status;
 
-use crate::callback_name::{Callback, response_type};
+use crate::answer::{answer, invalid_payload};
+use crate::callback_name::Callback;
 use crate::fault::Faults;
 use crate::paging::{self, PageRequest};
 use crate::store::{CreateError, NewUser, UserStore};
@@ -164,27 +165,6 @@ fn tenant_info(
         "traceparent": traceparent,
     });
     answer("tenant_info_ok", 200, Some(payload), None)
-}
-
-/// One of this app's responses. `payload` becomes the envelope's `payload` (left out when `None`), `paging_json`
-/// its top-level `paging`.
-pub fn answer(
-    response: &str,
-    http_status: u32,
-    payload: Option<Value>,
-    paging_json: Option<String>,
-) -> pb::HandleCustomCallbackResponse {
-    pb::HandleCustomCallbackResponse {
-        response_type: response_type(response),
-        http_status,
-        payload_json: payload.map(|payload| payload.to_string()),
-        paging_json,
-    }
-}
-
-/// INVALID_ARGUMENT for a payload that does not have the callback's shape, naming the shape expected.
-pub fn invalid_payload(shape: &str) -> Status {
-    Status::invalid_argument(format!("The request payload must look like {shape}."))
 }
 
 fn not_implemented(request: &pb::HandleCustomCallbackRequest) -> Status {

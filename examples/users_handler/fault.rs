@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tonic::{Code, Status};
 
-use crate::callbacks::{answer, invalid_payload};
+use crate::answer::{answer, invalid_payload};
 use cyberapp_tenants::pb;
 
 /// What this process has seen, for the tests' "was the handler called exactly once" questions.

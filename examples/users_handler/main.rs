@@ -4,13 +4,15 @@
 //! The gateway verifies each custom callback and resolves its tenant, then calls a service like this one over
 //! gRPC (`cyberapp.tenants.v1.CustomCallbackHandler`, proto/cyberapp/tenants/v1/custom_callback.proto). Copy it
 //! as the start of your own: `callback_name.rs` matches callback ids, `callbacks.rs` holds one function per
-//! callback, `store.rs` stands in for your database, `paging.rs` is ACGW cursor paging, `auth.rs` checks the
-//! gateway's bearer token, `service.rs` is the tonic glue and the log line. `fault.rs` is test-only.
+//! callback, `store.rs` stands in for your database, `paging.rs` is ACGW cursor paging, `answer.rs` builds
+//! answers, `auth.rs` checks the gateway's bearer token, `service.rs` is the tonic glue and the log line.
+//! `fault.rs` is test-only.
 //!
 //! This file is the command line and the server. Once the port is bound it prints exactly one line to stdout,
 //! `listening on <addr>` with the real port (so `--listen 127.0.0.1:0` works for tests that spawn it), and logs
 //! only to stderr.
 
+mod answer;
 mod auth;
 mod callback_name;
 mod callbacks;
