@@ -460,3 +460,54 @@ async fn custom_callbacks_are_counted_by_route_and_outcome() {
         "cyberapp_custom_callback_handler_duration_seconds_count{route=\"cti.a.p.acgw.callback.v1.0~vendor.app.*\"}"
     ));
 }
+
+/// Makes the recorded answer of `request_id` look like a claim still with its handler, taken `age` ago by a
+/// gateway that never finished it (as if that gateway had died).
+async fn make_pending(app: &TestApp, request_id: &str, age: chrono::Duration) {
+    use cyberapp_tenants::db::entity::callback_request;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let updated = callback_request::Entity::update_many()
+        .col_expr(callback_request::Column::OutcomeJson, Expr::value(""))
+        .col_expr(callback_request::Column::CreatedAt, Expr::value(chrono::Utc::now() - age))
+        .filter(callback_request::Column::RequestId.eq(request_id))
+        .exec(&app.db)
+        .await
+        .expect("update");
+    assert_eq!(updated.rows_affected, 1);
+}
+
+#[tokio::test]
+async fn a_claim_in_progress_is_429_and_a_dead_gateways_claim_is_taken_over_after_its_lease() {
+    let handler = ExampleHandler::start(Some(HANDLER_TOKEN));
+    let exact = example_callback("user_create", "v1.0");
+    let routes = format!(
+        "cti.a.p.acgw.callback.v1.0~vendor.app.*={url}, {exact}={url};exactly-once;deadline=1s",
+        url = handler.url()
+    );
+    let app = app_with_routes(routes).await;
+    enabled_mirrored_partner(&app).await;
+    let create = custom("user_create", "v1.0", PARTNER_TENANT, json!({ "login": "ann", "email": "ann@example.com" }));
+    let request_id = create["request_id"].as_str().expect("id");
+    let first = app.callback(&create).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+
+    // Claimed a moment ago and not answered yet: the handler may still be working on it.
+    make_pending(&app, request_id, chrono::Duration::zero()).await;
+    let in_progress = app.callback(&create).await;
+    in_progress.assert_error(429);
+    assert_eq!(in_progress.headers["retry-after"], "1");
+    assert_eq!(handler_calls(&app, PARTNER_TENANT, request_id).await, 1);
+
+    // Claimed longer ago than the lease (deadline + 5 s): its gateway died, so a retry takes it over.
+    make_pending(&app, request_id, chrono::Duration::seconds(60)).await;
+    let taken_over = app.callback(&create).await;
+    let payload = assert_answer(&taken_over, &create, 409, &example_response("user_create_conflict"));
+    assert_eq!(payload, json!({ "login": "ann" }), "the handler ran again and found the user it had created");
+    assert_eq!(handler_calls(&app, PARTNER_TENANT, request_id).await, 2);
+    assert_ne!(taken_over.body["response_id"], first.body["response_id"]);
+    // ... and its answer is the one recorded now.
+    let replay = app.callback(&create).await;
+    assert_eq!((replay.status, &replay.body), (taken_over.status, &taken_over.body));
+    assert_eq!(handler_calls(&app, PARTNER_TENANT, request_id).await, 2);
+}

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use axum::response::Response;
-use tonic::Status;
 use tonic::metadata::MetadataValue;
+use tonic::{Code, Status};
 
 use super::CustomCallbacks;
 use super::answer::{CustomAnswer, handler_error};
@@ -228,8 +228,16 @@ async fn call_handler(
         .custom_handler_duration
         .get_or_create(&RouteLabels { route: route.pattern.clone() })
         .observe(started.elapsed().as_secs_f64());
+    let missed = || Status::deadline_exceeded("the handler did not answer within the route's deadline");
     match result {
-        Ok(answered) => answered.map(tonic::Response::into_inner),
-        Err(_) => Err(Status::deadline_exceeded("the handler did not answer within the route's deadline")),
+        Ok(Ok(answered)) => Ok(answered.into_inner()),
+        // tonic servers enforce the `grpc-timeout` they receive and answer CANCELLED ("Timeout expired"),
+        // which can arrive just before our own timer fires: it is the same missed deadline. (The margin
+        // allows for the header's rounding; a CANCELLED well before the deadline is the handler's own.)
+        Ok(Err(status)) if status.code() == Code::Cancelled && started.elapsed() >= route.deadline.mul_f64(0.9) => {
+            Err(missed())
+        }
+        Ok(Err(status)) => Err(status),
+        Err(_) => Err(missed()),
     }
 }
