@@ -22,7 +22,7 @@ use super::auth::VerifiedCaller;
 use super::callbacks::dispatch;
 use super::credentials::check_cyberapp_extra;
 use super::cti::StandardCallback;
-use super::custom::{self, routes::Route};
+use super::custom::{self, CustomCall, routes::Route};
 use super::envelope::{Envelope, SuccessResponse, readable_request_id};
 use super::error::{GatewayError, RETRY_AFTER};
 use super::idempotency::CallbackKey;
@@ -82,7 +82,10 @@ async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Optio
             Recognised::Standard(standard) => {
                 process(state, headers, &body, envelope, *standard).await.map(|success| Json(success).into_response())
             }
-            Recognised::Custom(route) => custom::forward(state, headers, &body, &envelope, route, &trace).await,
+            Recognised::Custom(route) => {
+                let call = CustomCall { headers, body: &body, envelope: &envelope, route, trace: &trace };
+                custom::forward(state, &call).await
+            }
         }
     };
     let outcome =

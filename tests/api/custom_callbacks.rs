@@ -76,6 +76,17 @@ async fn enabled_mirrored_partner(app: &TestApp) {
     assert_eq!(app.callback(&enable).await.status, 200);
 }
 
+/// The mirrored partner, and its mirrored customer C1.
+async fn enabled_mirrored_partner_with_customer(app: &TestApp) {
+    enabled_mirrored_partner(app).await;
+    let customers = set_customer_state(
+        PARTNER_TENANT,
+        json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "Customer 1" }]),
+        json!([]),
+    );
+    assert_eq!(app.callback(&customers).await.status, 200);
+}
+
 #[tokio::test]
 async fn routing_takes_the_longest_matching_pattern_and_an_unrouted_id_is_404() {
     let handler = ExampleHandler::start(Some(HANDLER_TOKEN));
@@ -119,13 +130,7 @@ async fn the_handler_receives_the_resolved_tenant_for_each_enablement_method() {
     let app = app_routing_to(&handler, "").await;
 
     // Mirrored partner and mirrored customer.
-    enabled_mirrored_partner(&app).await;
-    let customers = set_customer_state(
-        PARTNER_TENANT,
-        json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "Customer 1" }]),
-        json!([]),
-    );
-    assert_eq!(app.callback(&customers).await.status, 200);
+    enabled_mirrored_partner_with_customer(&app).await;
     let partner_record = app.tenant_by_acronis_id(PARTNER_TENANT).await.expect("partner record");
     let customer_record = app.tenant_by_acronis_id(C1).await.expect("customer record");
 
@@ -186,13 +191,7 @@ async fn the_handler_receives_the_resolved_tenant_for_each_enablement_method() {
 async fn refusals_happen_before_the_handler_is_called_and_change_nothing() {
     let handler = ExampleHandler::start(Some(HANDLER_TOKEN));
     let app = app_routing_to(&handler, "").await;
-    enabled_mirrored_partner(&app).await;
-    let customers = set_customer_state(
-        PARTNER_TENANT,
-        json!([{ "acronis_tenant_id": C1, "acronis_tenant_name": "Customer 1" }]),
-        json!([]),
-    );
-    assert_eq!(app.callback(&customers).await.status, 200);
+    enabled_mirrored_partner_with_customer(&app).await;
     organizations(&app, &[("acme-msp", OrganizationKind::Partner, None)]).await;
     app.set_password("admin@acme", "acme-msp", "s3cret").await;
 

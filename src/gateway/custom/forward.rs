@@ -27,16 +27,21 @@ use crate::trace_context::{TRACEPARENT, TraceContext};
 /// How much longer than its handler's deadline an exactly-once claim holds before a retry may take it over.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
-/// Answers a custom callback routed by `route`, and counts it by route and outcome.
-pub async fn forward(
-    state: &GatewayState,
-    headers: &HeaderMap,
-    body: &[u8],
-    envelope: &Envelope,
-    route: &Route,
-    trace: &TraceContext,
-) -> Result<Response, GatewayError> {
-    let (outcome, result) = answer(state, headers, body, envelope, route, trace).await;
+/// One verified custom callback, as the pipeline hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomCall<'a> {
+    pub headers: &'a HeaderMap,
+    /// The body as received (its digest keys the exactly-once ledger).
+    pub body: &'a [u8],
+    pub envelope: &'a Envelope,
+    pub route: &'a Route,
+    pub trace: &'a TraceContext,
+}
+
+/// Answers a custom callback, and counts it by route and outcome.
+pub async fn forward(state: &GatewayState, call: &CustomCall<'_>) -> Result<Response, GatewayError> {
+    let route = call.route;
+    let (outcome, result) = answer(state, call).await;
     let status = match &result {
         Ok(response) => response.status().as_u16(),
         Err(error) => error.status().as_u16(),
@@ -47,14 +52,8 @@ pub async fn forward(
 
 type Outcome = (&'static str, Result<Response, GatewayError>);
 
-async fn answer(
-    state: &GatewayState,
-    headers: &HeaderMap,
-    body: &[u8],
-    envelope: &Envelope,
-    route: &Route,
-    trace: &TraceContext,
-) -> Outcome {
+async fn answer(state: &GatewayState, call: &CustomCall<'_>) -> Outcome {
+    let CustomCall { headers, body, envelope, route, trace } = *call;
     let checked = async {
         let extra_json = cyberapp_extra(headers)?;
         let resolved = resolve_tenant(state.tenants.clone(), headers, envelope, route).await?;

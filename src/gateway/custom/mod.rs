@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::config::Secret;
 use crate::grpc::channel::{GrpcChannel, vendor_channel};
 use crate::pb::custom_callback_handler_client::CustomCallbackHandlerClient;
-pub use forward::forward;
+pub use forward::{CustomCall, forward};
 use routes::{Route, RouteTable};
 
 type HandlerClient = CustomCallbackHandlerClient<GrpcChannel>;
