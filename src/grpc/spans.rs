@@ -30,7 +30,7 @@ pub fn trace_client(channel: GrpcChannel) -> GrpcChannel {
     }
     BoxCloneSyncService::new(service_fn(move |mut request: http::Request<Body>| {
         let inner = channel.clone();
-        let span = call_span(request.uri().path(), "client");
+        let span = call_span(request.uri().path(), Side::Client);
         if !span.is_none() {
             trace_context::inject(&span, request.headers_mut());
         }
@@ -53,7 +53,7 @@ pub fn trace_calls(routes: Routes) -> Routes {
 }
 
 async fn server_span(request: Request, next: Next) -> Response {
-    let span = call_span(request.uri().path(), "server");
+    let span = call_span(request.uri().path(), Side::Server);
     if span.is_none() {
         return next.run(request).await;
     }
@@ -63,16 +63,23 @@ async fn server_span(request: Request, next: Next) -> Response {
     response
 }
 
+/// Which end of a call a span stands for.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Client,
+    Server,
+}
+
 /// The span of one call to `path` (`/package.Service/Method`), named by it as OpenTelemetry's RPC
 /// conventions do; a disabled span for health checks and reflection.
-fn call_span(path: &str, kind: &'static str) -> tracing::Span {
+fn call_span(path: &str, side: Side) -> tracing::Span {
     let method = path.trim_start_matches('/');
     let (service, name) = method.split_once('/').unwrap_or((method, ""));
     if service.starts_with("grpc.") {
         return tracing::Span::none();
     }
-    let span = match kind {
-        "client" => tracing::info_span!(
+    match side {
+        Side::Client => tracing::info_span!(
             "grpc.client",
             otel.name = method,
             otel.kind = "client",
@@ -82,7 +89,7 @@ fn call_span(path: &str, kind: &'static str) -> tracing::Span {
             rpc.grpc.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
         ),
-        _ => tracing::info_span!(
+        Side::Server => tracing::info_span!(
             "grpc.server",
             otel.name = method,
             otel.kind = "server",
@@ -92,8 +99,7 @@ fn call_span(path: &str, kind: &'static str) -> tracing::Span {
             rpc.grpc.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
         ),
-    };
-    span
+    }
 }
 
 /// Records the status of a call answered without a message (an error), which travels in the headers; a
