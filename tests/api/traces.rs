@@ -42,6 +42,13 @@ async fn post_callback(service: &Service, token: &str, traceparent: Option<&str>
     request.send().await.expect("sent")
 }
 
+/// Whether the callback's span and its store write in `trace_id` have both arrived (they come in different
+/// batches: the store write ends first, and a split deployment's two processes export on their own).
+fn has_callback_and_write(spans: &[ReceivedSpan], trace_id: &str) -> bool {
+    let arrived = |name: &str| spans.iter().any(|span| span.trace_id == trace_id && span.name == name);
+    arrived("callback") && arrived("store.write")
+}
+
 /// The one span named `name` in `spans`.
 fn only<'s>(spans: &'s [ReceivedSpan], name: &str) -> &'s ReceivedSpan {
     let found: Vec<_> = spans.iter().filter(|span| span.name == name).collect();
@@ -95,9 +102,7 @@ async fn a_callback_is_one_trace_from_the_senders_traceparent_through_grpc_to_th
 
     let response = post_callback(&service, &token, Some(&traceparent(TRACE_ID, SENDER_SPAN_ID))).await;
     assert_eq!(response.status(), 200);
-    let spans = receiver
-        .wait_for(|spans| spans.iter().any(|span| span.trace_id == TRACE_ID && span.name == "store.write"))
-        .await;
+    let spans = receiver.wait_for(|spans| has_callback_and_write(spans, TRACE_ID)).await;
     let [callback, ..] = assert_callback_chain(&spans, TRACE_ID);
     assert_eq!(callback.parent_span_id, SENDER_SPAN_ID, "the callback continues the sender's trace");
     assert_eq!(callback.service, "tenants-under-test", "OTEL_SERVICE_NAME names the service");
@@ -107,9 +112,15 @@ async fn a_callback_is_one_trace_from_the_senders_traceparent_through_grpc_to_th
     // Without a traceparent a callback starts a trace of its own, and it links up the same way.
     let response = post_callback(&service, &token, None).await;
     assert_eq!(response.status(), 200);
-    let spans = receiver.wait_for(|spans| spans.iter().filter(|span| span.name == "store.write").count() >= 2).await;
-    let second = spans.iter().filter(|span| span.name == "store.write").find(|span| span.trace_id != TRACE_ID);
-    let second_trace = second.expect("a second trace").trace_id.clone();
+    let other_trace = |spans: &[ReceivedSpan]| {
+        spans
+            .iter()
+            .find(|span| span.name == "store.write" && span.trace_id != TRACE_ID)
+            .map(|span| span.trace_id.clone())
+    };
+    let spans =
+        receiver.wait_for(|spans| other_trace(spans).is_some_and(|trace| has_callback_and_write(spans, &trace))).await;
+    let second_trace = other_trace(&spans).expect("a second trace");
     let [callback, ..] = assert_callback_chain(&spans, &second_trace);
     assert!(callback.parent_span_id.is_empty(), "a root span: {callback:?}");
     assert_no_secrets(&spans, &token);
@@ -188,9 +199,7 @@ async fn a_split_deployments_callback_is_one_trace_across_both_processes() {
 
     let response = post_callback(&gateway, &token, Some(&traceparent(TRACE_ID, SENDER_SPAN_ID))).await;
     assert_eq!(response.status(), 200);
-    let spans = receiver
-        .wait_for(|spans| spans.iter().any(|span| span.trace_id == TRACE_ID && span.name == "store.write"))
-        .await;
+    let spans = receiver.wait_for(|spans| has_callback_and_write(spans, TRACE_ID)).await;
     let [callback, client, server, write] = assert_callback_chain(&spans, TRACE_ID);
     assert_eq!((callback.service.as_str(), client.service.as_str()), ("gateway", "gateway"));
     assert_eq!((server.service.as_str(), write.service.as_str()), ("tenant-service", "tenant-service"));
