@@ -153,7 +153,10 @@ async fn a_vendor_services_traceparent_on_a_tenant_service_call_is_continued() {
     assert_eq!(status.code(), tonic::Code::NotFound);
 
     let spans = receiver
-        .wait_for(|spans| spans.iter().any(|span| span.trace_id == trace_id && span.name == "store.read"))
+        .wait_for(|spans| {
+            let arrived = |name: &str| spans.iter().any(|span| span.trace_id == trace_id && span.name == name);
+            arrived("store.read") && arrived("cyberapp.tenants.v1.TenantService/GetTenant")
+        })
         .await;
     let in_trace: Vec<_> = spans.iter().filter(|span| span.trace_id == trace_id).cloned().collect();
     let server = only(&in_trace, "cyberapp.tenants.v1.TenantService/GetTenant");
