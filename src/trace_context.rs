@@ -31,7 +31,8 @@ pub fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
 /// Makes `span` a child of the context `headers` carry (a valid `traceparent`); without one, `span` starts a
 /// trace of its own. Must be called before `span` is first entered.
 pub fn extract(span: &tracing::Span, headers: &HeaderMap) {
-    let parent = PROPAGATOR.extract(&HeaderExtractor(headers));
+    // From the headers alone: `extract` would fall back to the context current here (in process, the caller's).
+    let parent = PROPAGATOR.extract_with_context(&opentelemetry::Context::new(), &HeaderExtractor(headers));
     if parent.span().span_context().is_valid() {
         // Refused only when the span is disabled or already started, where there is nothing to link.
         let _ = span.set_parent(parent);

@@ -89,7 +89,10 @@ fn call_span(path: &str, side: Side) -> tracing::Span {
             rpc.grpc.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
         ),
+        // A root until `traceparent` says otherwise: the caller's context comes from the metadata alone, in
+        // process as over the network (an in-process call would otherwise inherit the client span silently).
         Side::Server => tracing::info_span!(
+            parent: None,
             "grpc.server",
             otel.name = method,
             otel.kind = "server",
