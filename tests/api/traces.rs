@@ -7,7 +7,8 @@ use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
 use cyberapp_tenants::pb::{GetTenantRequest, get_tenant_request::Id};
 
 use crate::helpers::{
-    CLIENT, OtlpReceiver, PARTNER_TENANT, ReceivedSpan, SERVER, Service, TestDatabase, enable_partner, http_client,
+    CLIENT, ENDPOINT_ID, OtlpReceiver, PARTNER_TENANT, ReceivedSpan, SERVER, Service, TestDatabase, TraceparentHandler,
+    enable_partner, http_client,
 };
 
 /// The sender's trace: what the Acronis gateway (or a proxy in front of us) would send.
@@ -32,10 +33,17 @@ fn env_refs<'a>(env: &'a [(&'static str, String)], more: &'a [(&'static str, &'a
 }
 
 async fn post_callback(service: &Service, token: &str, traceparent: Option<&str>) -> reqwest::Response {
-    let mut request = http_client()
-        .post(format!("http://127.0.0.1:{}/callback", service.http_port))
-        .bearer_auth(token)
-        .json(&enable_partner(PARTNER_TENANT, "Traced", None));
+    post(service, token, &enable_partner(PARTNER_TENANT, "Traced", None), traceparent).await
+}
+
+async fn post(
+    service: &Service,
+    token: &str,
+    body: &serde_json::Value,
+    traceparent: Option<&str>,
+) -> reqwest::Response {
+    let mut request =
+        http_client().post(format!("http://127.0.0.1:{}/callback", service.http_port)).bearer_auth(token).json(body);
     if let Some(traceparent) = traceparent {
         request = request.header("traceparent", traceparent);
     }
@@ -132,6 +140,48 @@ async fn a_callback_is_one_trace_from_the_senders_traceparent_through_grpc_to_th
     assert!(service.terminate().success());
     assert!(receiver.spans().len() > before, "the last spans were flushed at shutdown");
     assert!(service.log().contains("exporting traces over OTLP/gRPC"));
+}
+
+#[tokio::test]
+async fn a_custom_callbacks_trace_spans_the_gateway_and_the_vendors_handler() {
+    let receiver = OtlpReceiver::start().await;
+    let handler = TraceparentHandler::start().await;
+    let routes = format!("cti.a.p.acgw.callback.v1.0~vendor.app.*={};explicit-partner", handler.url());
+    let env = otel_env(&receiver);
+    let (_database, data_dir, service) =
+        Service::start_fresh(&env_refs(&env, &[("CUSTOM_CALLBACK_ROUTES", &routes)])).await;
+    let token = service.dev_token(data_dir.path());
+    let body = serde_json::json!({
+        "type": "cti.a.p.acgw.request.v1.0~vendor.app.traced.v1.0",
+        "request_id": uuid::Uuid::new_v4().to_string(),
+        "created_at": "2026-11-30T10:00:00Z",
+        "context": {
+            "callback_id": "cti.a.p.acgw.callback.v1.0~vendor.app.traced.v1.0",
+            "endpoint_id": ENDPOINT_ID,
+            "tenant_id": PARTNER_TENANT,
+            "datacenter_url": "https://eu8.acronis.cloud",
+        },
+        "payload": {},
+    });
+
+    let response = post(&service, &token, &body, Some(&traceparent(TRACE_ID, SENDER_SPAN_ID))).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+    let rpc = "cyberapp.tenants.v1.CustomCallbackHandler/HandleCustomCallback";
+    let spans = receiver
+        .wait_for(|spans| {
+            let arrived = |name: &str| spans.iter().any(|span| span.trace_id == TRACE_ID && span.name == name);
+            arrived("callback") && arrived(rpc)
+        })
+        .await;
+    let callback = only(&spans, "callback");
+    assert_eq!(callback.parent_span_id, SENDER_SPAN_ID);
+    assert_eq!(callback.attribute("callback"), Some("custom"));
+    assert_eq!(callback.attribute("callback_id"), Some("cti.a.p.acgw.callback.v1.0~vendor.app.traced.v1.0"));
+    let client = only(&spans, rpc);
+    assert_eq!((client.kind, client.parent_span_id.as_str()), (CLIENT, callback.span_id.as_str()));
+    // The handler was called with the client span's context: a handler that continues it joins the trace.
+    let received = handler.traceparents();
+    assert_eq!(received, [Some(traceparent(TRACE_ID, &client.span_id))]);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! [`OtlpReceiver`]: an OpenTelemetry collector stand-in on a loopback port. It serves the OTLP/gRPC
 //! `TraceService/Export` RPC and keeps every span it is sent, flattened with its service name, so a test can
-//! check how the spans a process exported link up.
+//! check how the spans a process exported link up. [`TraceparentHandler`]: a vendor's custom-callback handler
+//! that records the `traceparent` it is called with.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -8,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cyberapp_tenants::pb::custom_callback_handler_server::{CustomCallbackHandler, CustomCallbackHandlerServer};
+use cyberapp_tenants::pb::{HandleCustomCallbackRequest, HandleCustomCallbackResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -164,6 +167,67 @@ impl OtlpReceiver {
 }
 
 impl Drop for OtlpReceiver {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A vendor's custom-callback handler stand-in on a loopback port: answers every call with an empty success
+/// and records the `traceparent` each call arrived with.
+pub struct TraceparentHandler {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Option<String>>>>,
+    stop: CancellationToken,
+}
+
+#[derive(Clone)]
+struct Recorder(Arc<Mutex<Vec<Option<String>>>>);
+
+#[tonic::async_trait]
+impl CustomCallbackHandler for Recorder {
+    async fn handle_custom_callback(
+        &self,
+        request: tonic::Request<HandleCustomCallbackRequest>,
+    ) -> Result<tonic::Response<HandleCustomCallbackResponse>, tonic::Status> {
+        let traceparent =
+            request.metadata().get("traceparent").and_then(|value| value.to_str().ok()).map(str::to_owned);
+        self.0.lock().unwrap().push(traceparent);
+        Ok(tonic::Response::new(HandleCustomCallbackResponse {
+            response_type: "cti.a.p.acgw.response.v1.0~vendor.app.traced.v1.0".into(),
+            http_status: 200,
+            payload_json: None,
+            paging_json: None,
+        }))
+    }
+}
+
+impl TraceparentHandler {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the handler");
+        let addr = listener.local_addr().expect("addr");
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = CancellationToken::new();
+        let server = tonic::transport::Server::builder()
+            .add_service(CustomCallbackHandlerServer::new(Recorder(Arc::clone(&received))))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                stop.clone().cancelled_owned(),
+            );
+        tokio::spawn(server);
+        Self { addr, received, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The `traceparent` of every call so far, in order (`None`: the call had none).
+    pub fn traceparents(&self) -> Vec<Option<String>> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TraceparentHandler {
     fn drop(&mut self) {
         self.stop.cancel();
     }
