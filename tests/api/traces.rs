@@ -180,8 +180,7 @@ async fn a_custom_callbacks_trace_spans_the_gateway_and_the_vendors_handler() {
     let client = only(&spans, rpc);
     assert_eq!((client.kind, client.parent_span_id.as_str()), (CLIENT, callback.span_id.as_str()));
     // The handler was called with the client span's context: a handler that continues it joins the trace.
-    let received = handler.traceparents();
-    assert_eq!(received, [Some(traceparent(TRACE_ID, &client.span_id))]);
+    assert_eq!(handler.traceparents(), [Some(traceparent(TRACE_ID, &client.span_id))]);
 }
 
 #[tokio::test]
