@@ -103,7 +103,8 @@ pub fn init(format: Option<LogFormat>) -> anyhow::Result<Telemetry> {
     }
     if provider.is_some() {
         TRACING.store(true, Ordering::Relaxed);
-        tracing::info!(endpoint = %otlp_endpoint().unwrap_or_default(), "exporting traces over OTLP/gRPC");
+        let endpoint = crate::config::redact_url(&otlp_endpoint().unwrap_or_default());
+        tracing::info!(%endpoint, "exporting traces over OTLP/gRPC");
     }
     Ok(Telemetry { provider })
 }
@@ -139,11 +140,10 @@ fn tracer_provider() -> anyhow::Result<SdkTracerProvider> {
         }
     }
     let endpoint = otlp_endpoint().unwrap_or_default();
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(endpoint.clone())
-        .build()
-        .with_context(|| format!("cannot export traces to the OTLP endpoint {endpoint:?}"))?;
+    let exporter =
+        opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint.clone()).build().with_context(
+            || format!("cannot export traces to the OTLP endpoint {}", crate::config::redact_url(&endpoint)),
+        )?;
     let detected = Resource::builder().build();
     let named = detected
         .get(&opentelemetry::Key::new("service.name"))

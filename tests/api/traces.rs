@@ -1,7 +1,9 @@
 //! OpenTelemetry: the binary, started with `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at an in-test OTLP receiver,
 //! exports a callback as one trace (the sender's, when it sent a `traceparent`) whose spans link up from the
-//! gateway through the gRPC call to the store, in one process and across two (`SERVICE_ROLE`); a vendor
-//! service's `traceparent` on a TenantService call is continued; without the endpoint nothing is exported.
+//! gateway through the gRPC call to the store, in one process and across two (`SERVICE_ROLE`); a custom
+//! callback's vendor handler receives the trace's `traceparent`; a vendor service's `traceparent` on a
+//! TenantService call is continued; without the endpoint nothing is exported; an OTLP protocol the binary
+//! cannot speak is refused at start.
 
 use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
 use cyberapp_tenants::pb::{GetTenantRequest, get_tenant_request::Id};
@@ -279,4 +281,18 @@ async fn without_an_otlp_endpoint_nothing_is_exported() {
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(receiver.exports(), 0, "{:#?}", receiver.spans());
+}
+
+#[tokio::test]
+async fn an_otlp_protocol_this_binary_cannot_speak_is_refused_at_start() {
+    let database = TestDatabase::create().await;
+    let data_dir = tempfile::tempdir().expect("dir");
+    let mut service = Service::start(
+        &database.url,
+        data_dir.path(),
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")],
+    );
+    assert!(!service.wait_for_exit().success());
+    let log = service.log();
+    assert!(log.contains("OTEL_EXPORTER_OTLP_PROTOCOL") && log.contains("grpc"), "{log}");
 }
