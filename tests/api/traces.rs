@@ -145,7 +145,7 @@ async fn a_callback_is_one_trace_from_the_senders_traceparent_through_grpc_to_th
 }
 
 #[tokio::test]
-async fn a_custom_callbacks_trace_spans_the_gateway_and_the_vendors_handler() {
+async fn a_custom_callback_is_one_trace_through_the_gateway_to_the_vendors_handler() {
     let receiver = OtlpReceiver::start().await;
     let handler = TraceparentHandler::start().await;
     let routes = format!("cti.a.p.acgw.callback.v1.0~vendor.app.*={};explicit-partner", handler.url());
