@@ -29,6 +29,7 @@ use crate::gateway::{self, GatewayState};
 use crate::grpc::auth::{GrpcTokens, require_token};
 use crate::grpc::channel::GrpcChannel;
 use crate::grpc::metrics::count_calls;
+use crate::grpc::spans::trace_calls;
 use crate::grpc::{self, HealthClient};
 use crate::http_limits::{ConnectionLimits, HEADER_READ_TIMEOUT};
 use crate::tenant::credentials::CredentialVerifier;
@@ -245,6 +246,8 @@ impl TenantServiceHalf {
         let credentials = Arc::new(CredentialVerifier::new(&args.credentials.settings()));
         let service = TenantServiceImpl::new(store.clone(), credentials, events);
         let (grpc_routes, health) = grpc::routes(service)?;
+        // Traced on both paths in, the in-process channel and the port.
+        let grpc_routes = trace_calls(grpc_routes);
         let in_process = grpc::channel::in_process_channel(count_calls(grpc_routes.clone()));
         // Counted outside the token check, so that refused calls show in the metrics too.
         let grpc_routes = count_calls(match &args.grpc_auth.grpc_auth_token {

@@ -31,14 +31,50 @@ use crate::trace_context::TraceContext;
 
 pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let (callback, response) = answer(&state, &headers, body).await;
-    METRICS.callback_answered(callback.unwrap_or("unknown"), response.status().as_u16(), started.elapsed());
+    // One span for the whole callback, verification included; its fields are filled in as they become known.
+    // With OpenTelemetry on it is the trace's server span, continuing the sender's `traceparent`.
+    let span = tracing::info_span!(
+        "callback",
+        otel.kind = "server",
+        request_id = tracing::field::Empty,
+        callback = tracing::field::Empty,
+        callback_id = tracing::field::Empty,
+        tenant_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let trace = TraceContext::continue_request(&span, &headers);
+    let (callback, response) = answer(&state, &headers, body, &trace, &span).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    span.record("outcome", outcome(status));
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
+    METRICS.callback_answered(callback.unwrap_or("unknown"), status, started.elapsed());
     response
+}
+
+/// The `outcome` attribute of a callback's span: answered (2xx), refused (4xx) or failed (5xx).
+fn outcome(status: u16) -> &'static str {
+    match status {
+        200..=299 => "answered",
+        400..=499 => "refused",
+        _ => "failed",
+    }
 }
 
 /// The response, and the callback's name once the envelope was recognised (refusals before that count as
 /// `unknown` in the metrics).
-async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Option<&'static str>, Response) {
+async fn answer(
+    state: &GatewayState,
+    headers: &HeaderMap,
+    body: Body,
+    trace: &TraceContext,
+    span: &tracing::Span,
+) -> (Option<&'static str>, Response) {
     // The token first, before a slot is taken or a byte of the body is read: a connection without a valid
     // token can neither crowd out the Acronis gateway nor make us wait for its body. These checks are cheap
     // (header shape, issuer, kid, then the verdict cache or one RSA verification).
@@ -65,15 +101,10 @@ async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Optio
         Ok(recognised) => recognised,
         Err(error) => return (None, refusal(error, Some(&body))),
     };
-    let trace = TraceContext::from_headers(headers);
-    let span = tracing::info_span!(
-        "callback",
-        request_id = envelope.request_id.as_str(),
-        callback = callback.name(),
-        callback_id = tracing::field::Empty,
-        tenant_id = envelope.context.tenant_id.as_str(),
-        trace_id = trace.trace_id(),
-    );
+    // Names and ids only: never the token, the credentials or the payload.
+    span.record("request_id", envelope.request_id.as_str());
+    span.record("callback", callback.name());
+    span.record("tenant_id", envelope.context.tenant_id.as_str());
     if let Recognised::Custom(_) = &callback {
         span.record("callback_id", envelope.context.callback_id.as_str());
     }
@@ -83,17 +114,15 @@ async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Optio
                 process(state, headers, &body, envelope, *standard).await.map(|success| Json(success).into_response())
             }
             Recognised::Custom(route) => {
-                let call = CustomCall { headers, body: &body, envelope: &envelope, route, trace: &trace };
+                let call = CustomCall { headers, body: &body, envelope: &envelope, route, trace };
                 custom::forward(state, &call).await
             }
         }
     };
-    let outcome =
-        tokio::time::timeout(state.request_timeout, work.instrument(span.clone())).await.unwrap_or_else(|_| {
-            // Dropping the work rolls back any transaction it had open; a retry is safe (idempotent).
-            Err(GatewayError::Unavailable("The request did not complete in time; please retry.".into()))
-        });
-    let _entered = span.enter();
+    let outcome = tokio::time::timeout(state.request_timeout, work).await.unwrap_or_else(|_| {
+        // Dropping the work rolls back any transaction it had open; a retry is safe (idempotent).
+        Err(GatewayError::Unavailable("The request did not complete in time; please retry.".into()))
+    });
     let response = match outcome {
         Ok(response) => {
             tracing::info!(status = response.status().as_u16(), "callback answered");

@@ -2,7 +2,7 @@
 //! ([`in_process_channel`]), or a TenantService elsewhere ([`remote_channel`], `SERVICE_ROLE=gateway`); and
 //! the one it calls vendors' custom-callback handlers through ([`vendor_channel`]).
 //!
-//! In-process calls go through the same generated client, encoding and status codes as over the network,
+//! Every channel traces its calls when OpenTelemetry is on (`grpc::spans`). In-process calls go through the same generated client, encoding and status codes as over the network,
 //! without a socket in between, and without the GRPC_AUTH_TOKEN check that guards the port.
 
 use std::convert::Infallible;
@@ -28,7 +28,10 @@ pub struct TransportError(#[from] BoxError);
 /// A channel that calls `routes` directly in this process.
 pub fn in_process_channel(routes: Routes) -> GrpcChannel {
     let routes = routes.prepare();
-    BoxCloneSyncService::new(ServiceExt::<http::Request<Body>>::map_err(routes, |never: Infallible| match never {}))
+    super::spans::trace_client(BoxCloneSyncService::new(ServiceExt::<http::Request<Body>>::map_err(
+        routes,
+        |never: Infallible| match never {},
+    )))
 }
 
 /// A channel to a TenantService at `url` (`http://host:port`), presenting `token` as
@@ -63,7 +66,7 @@ fn network_channel(url: &str, token: Option<&Secret>, token_variable: &str) -> a
             request
         })
         .service(channel);
-    Ok(BoxCloneSyncService::new(authorized.map_err(|error| TransportError(error.into()))))
+    Ok(super::spans::trace_client(BoxCloneSyncService::new(authorized.map_err(|error| TransportError(error.into())))))
 }
 
 /// TENANT_SERVICE_URL must be `http://HOST:PORT`: the TenantService speaks plaintext HTTP/2 inside the cluster.

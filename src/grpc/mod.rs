@@ -4,12 +4,13 @@
 //! This module builds the routes served on `GRPC_ADDR` (TenantService, `grpc.health.v1` and server
 //! reflection, v1 and v1alpha since grpcurl 1.8 only speaks v1alpha) and names the client types.
 //! [`channel`] carries the calls (in-process or to a remote TenantService), [`auth`] decides who may call the
-//! port, [`metrics`] counts the calls, and [`metadata`] names every piece of metadata the halves exchange.
+//! port, [`metrics`] counts the calls, [`spans`] makes them spans of the callback's trace, and [`metadata`] names every piece of metadata the halves exchange.
 
 pub mod auth;
 pub mod channel;
 pub mod metadata;
 pub mod metrics;
+pub mod spans;
 
 use tonic::service::Routes;
 use tonic_health::server::HealthReporter;

@@ -31,5 +31,6 @@ mod split_deployment;
 mod sqlite_settings;
 mod tenant_queries;
 mod tls;
+mod traces;
 mod verification;
 mod watch_events;

@@ -208,7 +208,7 @@ fn handler_request(
 }
 
 /// Calls the route's handler under its deadline, sent as `grpc-timeout` and enforced here too (a handler
-/// that ignores it is cut off), with the callback's trace as `traceparent`.
+/// that ignores it is cut off), with the callback's trace as `traceparent` (see `crate::trace_context`).
 async fn call_handler(
     callbacks: &CustomCallbacks,
     route: &Route,
@@ -218,7 +218,8 @@ async fn call_handler(
     let mut client = callbacks.client(route).ok_or_else(|| Status::internal("no client for this route"))?;
     let mut request = tonic::Request::new(message);
     request.set_timeout(route.deadline);
-    if let Ok(value) = MetadataValue::try_from(trace.child_traceparent()) {
+    // Without OpenTelemetry, the fallback trace's; with it, the channel injects the call's own client span.
+    if let Some(Ok(value)) = trace.child_traceparent().map(MetadataValue::try_from) {
         request.metadata_mut().insert(TRACEPARENT, value);
     }
     let started = Instant::now();

@@ -14,6 +14,9 @@
 //! transaction that reads first and writes later fails at once with "database is locked" when another writer
 //! got in between, whereas an immediate one waits for the lock under the busy timeout. Within this process,
 //! SQLite writers first wait their turn in an async queue (see `TenantStore::writer`).
+//!
+//! With traces on, each write transaction is a `store.write` span and the reads of a callback's path are
+//! `store.read` spans, children of the TenantService call they serve.
 
 mod cascade;
 mod custom_callbacks;
@@ -44,11 +47,13 @@ use sea_orm::{
     TransactionTrait,
 };
 use tokio::sync::Notify;
+use tracing::Instrument as _;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::TenantError;
+use crate::telemetry::tracing_enabled;
 
 /// How often a write transaction is tried when it collides with a concurrent one.
 const WRITE_ATTEMPTS: u32 = 5;
@@ -119,6 +124,55 @@ impl TenantStore {
         key: Option<&IdempotencyKey>,
         work: F,
     ) -> Result<Recorded<T>, TenantError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: for<'t> Fn(
+            &'t DatabaseTransaction,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Result<T, TenantError>> + Send + 't>>,
+    {
+        if !tracing_enabled() {
+            return self.write_once_untraced(key, work).await;
+        }
+        // The transaction's span: the system, whether it was idempotent, and whether it replayed; never keys.
+        let span = tracing::info_span!(
+            "store.write",
+            db.system = self.db_system(),
+            idempotent = key.is_some(),
+            replayed = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let written = self.write_once_untraced(key, work).instrument(span.clone()).await;
+        match &written {
+            Ok(recorded) => span.record("replayed", recorded.replayed),
+            Err(_) => span.record("otel.status_code", "ERROR"),
+        };
+        written
+    }
+
+    /// Runs `query`, a read, under a `store.read` span named by `operation` when traces are on.
+    pub(super) async fn read<T>(
+        &self,
+        operation: &'static str,
+        query: impl Future<Output = Result<T, TenantError>>,
+    ) -> Result<T, TenantError> {
+        if !tracing_enabled() {
+            return query.await;
+        }
+        query
+            .instrument(tracing::info_span!("store.read", db.operation.name = operation, db.system = self.db_system()))
+            .await
+    }
+
+    /// OpenTelemetry's `db.system` name of the backend.
+    fn db_system(&self) -> &'static str {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => "postgresql",
+            DbBackend::Sqlite => "sqlite",
+            _ => "other_sql",
+        }
+    }
+
+    async fn write_once_untraced<T, F>(&self, key: Option<&IdempotencyKey>, work: F) -> Result<Recorded<T>, TenantError>
     where
         T: Serialize + DeserializeOwned,
         F: for<'t> Fn(

@@ -10,6 +10,7 @@
 //! * [`fake_idp`]: the Acronis identity provider stand-in: signing keys and a JWKS endpoint.
 //! * [`handler`]: [`ExampleHandler`], the example vendor service (`examples/users_handler`) as its own process,
 //!   and the ids of its custom callbacks.
+//! * [`otlp`]: [`OtlpReceiver`], an OTLP/gRPC trace collector stand-in, and the spans it received.
 //!
 //! Every name is re-exported here, so a test writes `use crate::helpers::{TestApp, enable_partner, ...}`.
 
@@ -19,6 +20,7 @@ mod callbacks;
 mod database;
 mod fake_idp;
 mod handler;
+mod otlp;
 
 pub use app::*;
 pub use binary::*;
@@ -26,3 +28,4 @@ pub use callbacks::*;
 pub use database::*;
 pub use fake_idp::*;
 pub use handler::*;
+pub use otlp::*;
