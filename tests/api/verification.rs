@@ -352,13 +352,16 @@ async fn jwks_redirects_are_followed_only_within_the_issuers_origin() {
     let response = app.callback_with_token(&get_partner_state(PARTNER_TENANT), Some(&token)).await;
     assert_eq!(response.status, 200, "a redirect within the issuer is followed: {}", response.body);
 
-    // Elsewhere: another host name for the same machine, so the fake IdP there would answer if asked.
-    let elsewhere = TestApp::spawn().await;
-    let idp_port = elsewhere.idp.issuer.rsplit(':').next().expect("port").to_owned();
-    let away = redirecting_issuer(move |_| format!("http://localhost:{idp_port}/api/idp/v1/keys")).await;
-    let app = TestApp::spawn_with(|args| args.acgw.trusted_issuers = vec![away.clone()]).await;
-    let token = signed(&app, |claims| claims["iss"] = json!(away));
-    let response = app.callback_with_token(&get_partner_state(PARTNER_TENANT), Some(&token)).await;
-    response.assert_error(503);
-    assert_eq!(elsewhere.idp.fetch_count(), 0, "the key set was not fetched from another origin");
+    // Elsewhere: another host name for the same machine, or the same host on another port, where a fake IdP
+    // would answer if asked.
+    for host in ["localhost", "127.0.0.1"] {
+        let elsewhere = TestApp::spawn().await;
+        let idp_port = elsewhere.idp.issuer.rsplit(':').next().expect("port").to_owned();
+        let away = redirecting_issuer(move |_| format!("http://{host}:{idp_port}/api/idp/v1/keys")).await;
+        let app = TestApp::spawn_with(|args| args.acgw.trusted_issuers = vec![away.clone()]).await;
+        let token = signed(&app, |claims| claims["iss"] = json!(away));
+        let response = app.callback_with_token(&get_partner_state(PARTNER_TENANT), Some(&token)).await;
+        response.assert_error(503);
+        assert_eq!(elsewhere.idp.fetch_count(), 0, "{host}: the key set was not fetched from another origin");
+    }
 }
