@@ -216,7 +216,7 @@ fn arbitrary_header_values_get_their_documented_answer() {
             }
             // A valid token with arbitrary enablement headers: a malformed X-CyberApp-Extra is a bad request;
             // otherwise the arbitrary X-CyberApp-Auth names no identity in the (empty) directory.
-            let expected = if !extra_is_valid(&extra) { BAD_REQUEST } else { plausible(callback) };
+            let expected = if extra_is_valid(&extra) { plausible(callback) } else { BAD_REQUEST };
             let headers =
                 [("authorization", format!("Bearer {token}")), ("x-cyberapp-auth", auth), ("x-cyberapp-extra", extra)];
             (app.post_with_headers(serde_json::to_vec(&body).expect("json"), &headers).await, expected)

@@ -40,11 +40,12 @@ async fn scrape(service: &Service) -> String {
     response.text().await.expect("text")
 }
 
-/// The value of the sample `series` (name and labels exactly as exposed), 0 when absent.
-fn sample(text: &str, series: &str) -> f64 {
+/// The value of the sample `series` (name and labels exactly as exposed; counters, counts and gauges are
+/// whole numbers), 0 when absent.
+fn sample(text: &str, series: &str) -> u64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
-        .map_or(0.0, |value| value.trim().parse().expect("a number"))
+        .map_or(0, |value| value.trim().parse().expect("a whole number"))
 }
 
 async fn post_callback(service: &Service, body: &serde_json::Value, headers: &[(&str, String)]) -> u16 {
@@ -73,11 +74,14 @@ async fn metrics_expose_stable_names_and_count_callbacks_grpc_calls_caches_and_f
         r#"cyberapp_credential_cache_lookups_total{outcome="miss"}"#,
         r#"cyberapp_jwks_fetches_total{outcome="success"}"#,
     ] {
-        assert_eq!(sample(&before, series), 0.0, "{series} before any callback\n{before}");
+        assert_eq!(sample(&before, series), 0, "{series} before any callback\n{before}");
     }
 
-    assert_eq!(post_callback(&service, &enable_partner(PARTNER_TENANT, "Partner", None), &[auth.clone()]).await, 200);
-    assert_eq!(post_callback(&service, &get_partner_state(PARTNER_TENANT), &[auth.clone()]).await, 200);
+    assert_eq!(
+        post_callback(&service, &enable_partner(PARTNER_TENANT, "Partner", None), std::slice::from_ref(&auth)).await,
+        200
+    );
+    assert_eq!(post_callback(&service, &get_partner_state(PARTNER_TENANT), std::slice::from_ref(&auth)).await, 200);
     assert_eq!(post_callback(&service, &get_partner_state(PARTNER_TENANT), &[]).await, 401);
     let read = enablement_read(PARTNER_TENANT);
     for _ in 0..2 {
@@ -85,26 +89,26 @@ async fn metrics_expose_stable_names_and_count_callbacks_grpc_calls_caches_and_f
     }
     let after = scrape(&service).await;
 
-    let exactly = |series: &str, expected: f64| {
+    let exactly = |series: &str, expected: u64| {
         assert_eq!(sample(&after, series), expected, "{series}\n{after}");
     };
-    exactly(r#"cyberapp_callbacks_total{callback="partner.mirroring.enable",status="200"}"#, 1.0);
-    exactly(r#"cyberapp_callbacks_total{callback="partner.mirroring.get_state",status="200"}"#, 1.0);
-    exactly(r#"cyberapp_callbacks_total{callback="enablement.read",status="200"}"#, 2.0);
+    exactly(r#"cyberapp_callbacks_total{callback="partner.mirroring.enable",status="200"}"#, 1);
+    exactly(r#"cyberapp_callbacks_total{callback="partner.mirroring.get_state",status="200"}"#, 1);
+    exactly(r#"cyberapp_callbacks_total{callback="enablement.read",status="200"}"#, 2);
     // Refused before the envelope was read: no callback name yet.
-    exactly(r#"cyberapp_callbacks_total{callback="unknown",status="401"}"#, 1.0);
-    exactly(r#"cyberapp_callback_duration_seconds_count{callback="partner.mirroring.enable"}"#, 1.0);
-    exactly(r#"cyberapp_callback_duration_seconds_count{callback="enablement.read"}"#, 2.0);
+    exactly(r#"cyberapp_callbacks_total{callback="unknown",status="401"}"#, 1);
+    exactly(r#"cyberapp_callback_duration_seconds_count{callback="partner.mirroring.enable"}"#, 1);
+    exactly(r#"cyberapp_callback_duration_seconds_count{callback="enablement.read"}"#, 2);
     // The first read checks the password with Argon2 (miss), the second finds it remembered (hit).
-    exactly(r#"cyberapp_credential_cache_lookups_total{outcome="miss"}"#, 1.0);
-    exactly(r#"cyberapp_credential_cache_lookups_total{outcome="hit"}"#, 1.0);
+    exactly(r#"cyberapp_credential_cache_lookups_total{outcome="miss"}"#, 1);
+    exactly(r#"cyberapp_credential_cache_lookups_total{outcome="hit"}"#, 1);
     exactly(
         r#"cyberapp_grpc_requests_total{method="cyberapp.tenants.v1.TenantService/EnableMirroredPartner",code="OK"}"#,
-        1.0,
+        1,
     );
     // One fetch of the key set served every token; the IdP agrees.
-    exactly(r#"cyberapp_jwks_fetches_total{outcome="success"}"#, 1.0);
-    exactly(r#"cyberapp_jwks_fetches_total{outcome="failure"}"#, 0.0);
+    exactly(r#"cyberapp_jwks_fetches_total{outcome="success"}"#, 1);
+    exactly(r#"cyberapp_jwks_fetches_total{outcome="failure"}"#, 0);
     assert_eq!(idp.fetch_count(), 1);
     assert!(after.contains("cyberapp_callback_duration_seconds_bucket{"), "{after}");
 
@@ -135,12 +139,12 @@ async fn the_database_pool_gauges_are_sampled() {
     };
     // `db::connect` leaves the pool size to SeaORM: one connection for SQLite, sqlx's default of 10 for
     // PostgreSQL.
-    let max = if database.url.starts_with("sqlite:") { 1.0 } else { 10.0 };
+    let max = if database.url.starts_with("sqlite:") { 1 } else { 10 };
     assert_eq!(sample(&text, r#"cyberapp_db_pool_connections{state="max"}"#), max, "{text}");
     let (idle, in_use) = (
         sample(&text, r#"cyberapp_db_pool_connections{state="idle"}"#),
         sample(&text, r#"cyberapp_db_pool_connections{state="in_use"}"#),
     );
     // The pool holds at least the connection the watcher just used, and never more than its maximum.
-    assert!((1.0..=max).contains(&(idle + in_use)), "{text}");
+    assert!((1..=max).contains(&(idle + in_use)), "{text}");
 }
