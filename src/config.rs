@@ -530,6 +530,8 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+
     use super::*;
 
     #[test]
@@ -540,41 +542,61 @@ mod tests {
         assert!(shown.contains("postgres://app:***@db:5432/tenants"), "{shown}");
     }
 
+    /// `command` and its subcommands with every `env = ...` removed, so that parsing sees the flags alone.
+    fn without_env(command: clap::Command) -> clap::Command {
+        let ids: Vec<clap::Id> = command.get_arguments().map(|arg| arg.get_id().clone()).collect();
+        let subcommands: Vec<String> = command.get_subcommands().map(|sub| sub.get_name().to_owned()).collect();
+        let command = ids.into_iter().fold(command, |command, id| command.mut_arg(id, |arg| arg.env(None)));
+        subcommands.into_iter().fold(command, |command, name| command.mut_subcommand(name, without_env))
+    }
+
+    /// Parses `args` as the binary does, but without consulting the environment: the tests' outcome does
+    /// not depend on what DATABASE_URL, GRPC_AUTH_TOKEN and the rest happen to be in the test process.
+    fn parse<'a>(args: impl IntoIterator<Item = &'a &'a str>) -> Result<Cli, clap::Error> {
+        let matches = without_env(Cli::command()).try_get_matches_from(args.into_iter().copied())?;
+        Cli::from_arg_matches(&matches)
+    }
+
+    #[test]
+    fn the_test_parser_ignores_the_environment_the_binary_reads() {
+        // Every variable the binary reads is declared on an argument; the test parser has none of them left.
+        let declared = |command: &clap::Command| command.get_arguments().filter(|arg| arg.get_env().is_some()).count();
+        let serve = Cli::command().find_subcommand("serve").cloned().expect("serve");
+        assert!(declared(&serve) > 10, "serve reads its configuration from the environment");
+        let stripped = without_env(Cli::command());
+        assert_eq!(declared(stripped.find_subcommand("serve").expect("serve")), 0);
+    }
+
     #[test]
     fn the_grpc_token_never_appears_in_debug_output() {
-        let cli =
-            Cli::try_parse_from(["cyberapp-tenants", "serve", "--grpc-auth-token", "s3cr3t-token"]).expect("parses");
+        let cli = parse(&["cyberapp-tenants", "serve", "--grpc-auth-token", "s3cr3t-token"]).expect("parses");
         let shown = format!("{cli:?}");
         assert!(!shown.contains("s3cr3t-token"), "{shown}");
     }
 
     #[test]
     fn defaults_match_the_product_contract() {
-        let cli = Cli::try_parse_from(["cyberapp-tenants", "serve"]).expect("parses");
+        let cli = parse(&["cyberapp-tenants", "serve"]).expect("parses");
         let Command::Serve(args) = cli.command else { panic!("serve expected") };
-        // The process environment may set these in CI; only assert when it does not.
-        if std::env::var_os("DATABASE_URL").is_none() {
-            assert_eq!(args.database.database_url, DEFAULT_DATABASE_URL);
-        }
-        if std::env::var_os("ACGW_TRUSTED_ISSUERS").is_none() {
-            assert_eq!(args.acgw.trusted_issuers, ["https://acronis.cloud", "https://cloud.acronis.com"]);
-        }
-        if std::env::var_os("HTTP_ADDR").is_none() {
-            assert_eq!(args.http_addr.to_string(), "0.0.0.0:8080");
-        }
-        if std::env::var_os("GRPC_ADDR").is_none() {
-            assert_eq!(args.grpc_addr.to_string(), "127.0.0.1:50051");
-        }
-        if std::env::var_os("ACGW_CLOCK_LEEWAY_SECS").is_none() {
-            assert_eq!(args.acgw.clock_leeway_secs, 60);
-        }
-        if std::env::var_os("ACGW_DEV_MODE").is_none() {
-            assert!(!args.acgw.dev_mode);
-        }
+        assert_eq!(args.database.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(args.acgw.trusted_issuers, ["https://acronis.cloud", "https://cloud.acronis.com"]);
+        assert_eq!(args.http_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(args.grpc_addr.to_string(), "127.0.0.1:50051");
+        assert_eq!(args.acgw.clock_leeway_secs, 60);
+        assert!(!args.acgw.dev_mode);
+        assert!(args.acgw.endpoint_ids.is_empty());
+        assert_eq!(args.max_body_bytes, 1024 * 1024);
+        assert_eq!(args.request_timeout_ms, 10_000);
+        assert_eq!(args.max_concurrent_callbacks, 512);
+        assert_eq!(args.idempotency_retention_secs, 7 * 24 * 3600);
+        assert_eq!(args.credentials.credential_cache_ttl_secs, 60);
+        assert_eq!(args.credentials.credential_failure_limit, 5);
+        assert_eq!(args.credentials.credential_lockout_secs, 60);
+        assert_eq!(args.acgw.jwks_refetch_interval_secs, 15);
     }
 
     fn serve(flags: &[&str]) -> ServeArgs {
-        let cli = Cli::try_parse_from(["cyberapp-tenants", "serve"].iter().chain(flags)).expect("parses");
+        let cli = parse(["cyberapp-tenants", "serve"].iter().chain(flags)).expect("parses");
         let Command::Serve(args) = cli.command else { panic!("serve expected") };
         args
     }
@@ -630,10 +652,9 @@ mod tests {
 
     #[test]
     fn the_clock_leeway_is_bounded() {
-        assert!(Cli::try_parse_from(["cyberapp-tenants", "serve", "--acgw-clock-leeway-secs", "300"]).is_ok());
-        let error = Cli::try_parse_from(["cyberapp-tenants", "serve", "--acgw-clock-leeway-secs", "301"])
-            .expect_err("refused")
-            .to_string();
+        assert!(parse(&["cyberapp-tenants", "serve", "--acgw-clock-leeway-secs", "300"]).is_ok());
+        let error =
+            parse(&["cyberapp-tenants", "serve", "--acgw-clock-leeway-secs", "301"]).expect_err("refused").to_string();
         assert!(error.contains("301"), "{error}");
     }
 
