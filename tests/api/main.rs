@@ -18,6 +18,7 @@ mod health;
 mod helpers;
 mod hostile_input;
 mod idempotency;
+mod idempotency_retention;
 mod large_answers;
 mod large_partner;
 mod limits;
