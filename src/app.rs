@@ -234,7 +234,8 @@ impl TenantServiceHalf {
             tracing::info!("database schema is current");
         }
 
-        let store = TenantStore::new(db);
+        let store = TenantStore::new(db)
+            .with_pause_before_commit(Duration::from_millis(args.test_hooks.test_pause_before_commit_ms));
         let streams_end = CancellationToken::new();
         let (events, sequencer) = event_feed::feed(
             store.clone(),

@@ -27,6 +27,7 @@ mod metrics;
 mod mirrored_partner;
 mod nested_partners;
 mod partner_mapping;
+mod request_timeout;
 mod slow_clients;
 mod split_deployment;
 mod sqlite_settings;

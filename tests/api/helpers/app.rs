@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cyberapp_tenants::app::App;
 use cyberapp_tenants::config::{
-    AcgwArgs, CredentialArgs, CustomCallbackArgs, DatabaseArgs, GrpcAuthArgs, ServeArgs, ServiceRole,
+    AcgwArgs, CredentialArgs, CustomCallbackArgs, DatabaseArgs, GrpcAuthArgs, ServeArgs, ServiceRole, TestHooks,
 };
 use cyberapp_tenants::db::entity::tenant::{EnablementMethod, EnablementState, TenantKind};
 use cyberapp_tenants::db::entity::{tenant, tenant_event};
@@ -75,6 +75,7 @@ pub fn serve_args(database_url: &str, issuer: &str) -> ServeArgs {
         event_poll_interval_ms: 50,
         max_watch_streams: 256,
         shutdown_timeout_secs: 5,
+        test_hooks: TestHooks::default(),
     }
 }
 
