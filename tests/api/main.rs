@@ -28,6 +28,7 @@ mod mirrored_partner;
 mod nested_partners;
 mod partner_mapping;
 mod request_timeout;
+mod shutdown;
 mod slow_clients;
 mod split_deployment;
 mod sqlite_settings;

@@ -147,9 +147,14 @@ impl TestApp {
         }
     }
 
+    /// Begins the shutdown SIGTERM begins, and returns at once (the app drains in the background).
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
     /// Shuts the app down as SIGTERM would (its database stays); give it a moment to drain.
     pub async fn stop(&self) {
-        self.shutdown.cancel();
+        self.begin_shutdown();
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
