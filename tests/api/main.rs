@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, reason = "test harness")]
 
 mod binary;
+mod credential_replicas;
 mod custom_callbacks;
 mod customers;
 mod dev_mode;
