@@ -5,6 +5,7 @@
 // Helpers outside #[test] functions state their expectations by panicking too.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, reason = "test harness")]
 
+mod argon2_slots;
 mod binary;
 mod credential_replicas;
 mod custom_callbacks;
