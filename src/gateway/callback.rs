@@ -39,12 +39,6 @@ pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body:
 /// The response, and the callback's name once the envelope was recognised (refusals before that count as
 /// `unknown` in the metrics).
 async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Option<&'static str>, Response) {
-    // A replica that is shutting down starts nothing new: the Acronis gateway retries a 503 (on another
-    // replica), and the drain only waits for the callbacks already in flight.
-    if state.draining.is_cancelled() {
-        let going = GatewayError::Unavailable("The service is shutting down; please retry.".into());
-        return (None, early_refusal(going, headers, body).await);
-    }
     // The token first, before a slot is taken or a byte of the body is read: a connection without a valid
     // token can neither crowd out the Acronis gateway nor make us wait for its body. These checks are cheap
     // (header shape, issuer, kid, then the verdict cache or one RSA verification).
@@ -55,6 +49,12 @@ async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Optio
         Ok(caller) => caller,
         Err(error) => return (None, early_refusal(error, headers, body).await),
     };
+    // A replica that is shutting down starts nothing new: the Acronis gateway retries a 503 (on another
+    // replica), and the drain only waits for the callbacks already in flight.
+    if state.draining.is_cancelled() {
+        let going = GatewayError::Unavailable("The service is shutting down; please retry.".into());
+        return (None, early_refusal(going, headers, body).await);
+    }
     // Shed load before reading the body: the Acronis gateway retries a 429.
     let Ok(_slot) = state.callback_slots.clone().try_acquire_owned() else {
         let busy = GatewayError::TooManyRequests {
