@@ -22,15 +22,21 @@ async fn checks_that_wait_longer_than_3_s_for_an_argon2_slot_get_429_with_retry_
     // distinct, so neither the failure throttle (per identity) nor turn-taking (per identity and secret) steps in.
     let mut identities = (0..).map(|n| format!("nobody-{n}@example"));
 
-    // One check alone tells how long an Argon2 takes on this machine now; the burst is sized to queue about
-    // three times the slot wait behind the single slot, so the last ones in line cannot get it in time even
-    // if checks run faster during the burst than alone.
-    let started = Instant::now();
-    let alone = app.callback_with_headers(&read, &[password_auth(&identities.next().expect("id"), "x")]).await;
-    alone.assert_error(401);
-    let per_check = started.elapsed().max(Duration::from_millis(1));
+    // Checks one at a time tell how long an Argon2 takes on this machine now (the fastest of three, after a
+    // first one that also pays for fetching the IdP's keys); the burst is sized to queue about four times the
+    // slot wait behind the single slot, so the last ones in line cannot get it in time even if checks run
+    // faster during the burst than alone.
+    let mut per_check = Duration::MAX;
+    for attempt in 0..4 {
+        let started = Instant::now();
+        let alone = app.callback_with_headers(&read, &[password_auth(&identities.next().expect("id"), "x")]).await;
+        alone.assert_error(401);
+        if attempt > 0 {
+            per_check = per_check.min(started.elapsed());
+        }
+    }
     let burst =
-        usize::try_from((3 * SLOT_WAIT).as_millis() / per_check.as_millis().max(1)).unwrap_or(400).clamp(20, 400);
+        usize::try_from((4 * SLOT_WAIT).as_millis() / per_check.as_millis().max(1)).unwrap_or(400).clamp(30, 400);
 
     let (app_ref, read) = (&app, &read);
     let sends = identities.take(burst).map(|identity| async move {
