@@ -180,6 +180,19 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGTERM before exiting anyway
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
     pub shutdown_timeout_secs: u64,
+
+    #[command(flatten)]
+    pub test_hooks: TestHooks,
+}
+
+/// Hooks that only tests set, to put the service into states a test could not otherwise hit on time. Hidden
+/// from `--help`, without environment variables, and off by default; off, each costs one branch.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TestHooks {
+    /// Milliseconds every write transaction pauses after its last statement and before it commits, so that
+    /// a test can let REQUEST_TIMEOUT_MS fire while a write is inside its transaction
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub test_pause_before_commit_ms: u64,
 }
 
 /// Shortest GRPC_AUTH_TOKEN / GRPC_READ_TOKEN accepted: a guessable token is no protection.

@@ -85,6 +85,12 @@ async fn answer(
         Ok(caller) => caller,
         Err(error) => return (None, early_refusal(error, headers, body).await),
     };
+    // A replica that is shutting down starts nothing new: the Acronis gateway retries a 503 (on another
+    // replica), and the drain only waits for the callbacks already in flight.
+    if state.draining.is_cancelled() {
+        let going = GatewayError::Unavailable("The service is shutting down; please retry.".into());
+        return (None, early_refusal(going, headers, body).await);
+    }
     // Shed load before reading the body: the Acronis gateway retries a 429.
     let Ok(_slot) = state.callback_slots.clone().try_acquire_owned() else {
         let busy = GatewayError::TooManyRequests {

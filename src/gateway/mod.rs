@@ -25,6 +25,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::grpc::{HealthClient, TenantClient};
 use auth::RequestVerifier;
@@ -44,16 +45,26 @@ pub struct GatewayState {
     pub custom_callbacks: Arc<custom::CustomCallbacks>,
     /// The development key set served at `/dev/api/idp/v1/keys`, in development mode only.
     pub dev_jwks: Option<Arc<Value>>,
+    /// Cancelled when shutdown begins: from then on new callbacks are answered 503 (the ones in flight
+    /// finish) and `/readyz` 503.
+    pub draining: CancellationToken,
+}
+
+/// What the probes need: the TenantService's health, and whether this process is shutting down.
+#[derive(Debug, Clone)]
+pub struct Probes {
+    pub health: HealthClient,
+    pub draining: CancellationToken,
 }
 
 /// The probes and metrics (`/healthz`, `/readyz`, `/metrics`): the whole HTTP surface of a process that runs
 /// no gateway (it still answers the kubelet and Prometheus on HTTP_ADDR), and part of a gateway's.
-pub fn probe_router(health: HealthClient) -> Router {
+pub fn probe_router(probes: Probes) -> Router {
     Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(crate::metrics::handler))
-        .with_state(health)
+        .with_state(probes)
 }
 
 pub fn router(state: GatewayState) -> Router {
@@ -61,6 +72,6 @@ pub fn router(state: GatewayState) -> Router {
     if let Some(jwks) = state.dev_jwks.clone() {
         router = router.route("/dev/api/idp/v1/keys", get(move || async move { axum::Json((*jwks).clone()) }));
     }
-    let probes = probe_router(state.health.clone());
+    let probes = probe_router(Probes { health: state.health.clone(), draining: state.draining.clone() });
     router.with_state(state).merge(probes)
 }

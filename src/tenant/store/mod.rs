@@ -68,6 +68,9 @@ pub struct TenantStore {
     /// connection. Queued here they wait their turn in order, without a connection. (Another process, such
     /// as `directory import`, still meets SQLite's own lock and busy timeout.)
     writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// A test hook (`--test-pause-before-commit-ms`, hidden): how long each write transaction waits between
+    /// its last statement and its commit. `None` outside tests.
+    pause_before_commit: Option<std::time::Duration>,
 }
 
 /// A write transaction and, on SQLite, this process's writer turn, which must be held until it ends.
@@ -76,7 +79,14 @@ pub(super) type WriteTransaction = (Option<tokio::sync::OwnedMutexGuard<()>>, Da
 impl TenantStore {
     pub fn new(db: DatabaseConnection) -> Self {
         let writer = (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Self { db, commits: Arc::new(Notify::new()), writer }
+        Self { db, commits: Arc::new(Notify::new()), writer, pause_before_commit: None }
+    }
+
+    /// Test hook: every write transaction pauses for `pause` before it commits (zero: no pause).
+    #[must_use]
+    pub fn with_pause_before_commit(mut self, pause: std::time::Duration) -> Self {
+        self.pause_before_commit = (!pause.is_zero()).then_some(pause);
+        self
     }
 
     /// Begins a write transaction (see the module's notes), on SQLite once this process's earlier writers are
@@ -191,6 +201,10 @@ impl TenantStore {
                 let outcome = work(&tx).await?;
                 if let Some(key) = key {
                     idempotency::record(&tx, key, &outcome).await?;
+                }
+                if let Some(pause) = self.pause_before_commit {
+                    // The change is written but not committed: a test's request timeout fires here.
+                    tokio::time::sleep(pause).await;
                 }
                 Ok(Recorded { outcome, response_id: key.map(|key| key.response_id.clone()), replayed: false })
             }
