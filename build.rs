@@ -1,4 +1,4 @@
-//! Compiles the TenantService protocol and writes the descriptor set that gRPC reflection serves.
+//! Compiles the TenantService and CustomCallbackHandler protocols and writes the descriptor set that gRPC reflection serves.
 //!
 //! `protoc` comes from `protoc-bin-vendored` so a fresh `cargo build` needs no system package;
 //! a `PROTOC` environment variable still wins, for platforms the vendored binaries do not cover.
@@ -27,7 +27,10 @@ fn compile(protoc: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(out_dir.join("tenants_descriptor.bin"))
         .compile_with_config(
             config,
-            &[PathBuf::from("proto/cyberapp/tenants/v1/tenants.proto")],
+            &[
+                PathBuf::from("proto/cyberapp/tenants/v1/tenants.proto"),
+                PathBuf::from("proto/cyberapp/tenants/v1/custom_callback.proto"),
+            ],
             &[PathBuf::from("proto"), include],
         )?;
     println!("cargo:rerun-if-changed=proto");

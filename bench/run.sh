@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the service and the bench (release), then for each backend starts the service in development mode,
 # prepares the workloads, runs every workload at every concurrency and prints one markdown table; LARGE adds
-# the reads of a partner with 10,000 customers (`cyberapp-bench large-partner`), one table per backend.
+# the reads of a partner with 10,000 customers (`cyberapp-bench large-partner`), one table per backend; CUSTOM
+# routes custom callbacks to a trivial handler the bench serves itself and compares with calling it directly.
 # Options (environment): DURATION (10), WARMUP (2), CONCURRENCIES ("1 16 64"), BACKENDS ("sqlite postgres"),
-# WORKLOADS ("W1 W2 W3 W4 W5 LARGE"), SERVICE_TARGET_DIR (bench/target/service), SERVICE_BIN (skip the service
+# WORKLOADS ("W1 W2 W3 W4 W5 CUSTOM LARGE"), SERVICE_TARGET_DIR (bench/target/service), SERVICE_BIN (skip the service
 # build), PG_ADMIN_URL (a PostgreSQL server to create the bench database on), KEEP_TMP=1 (keep logs).
 # See bench/README.md.
 set -euo pipefail
@@ -15,7 +16,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONCURRENCIES=${CONCURRENCIES:-"1 16 64"}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
-WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4 W5 LARGE"}
+WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4 W5 CUSTOM LARGE"}
 SERVICE_TARGET_DIR=${SERVICE_TARGET_DIR:-$BENCH_DIR/target/service}
 IDENTITY="admin@bench"
 PASSWORD="bench-pw"
@@ -35,11 +36,13 @@ CUSTOMERS=$(( MAX_C * 10 > 1000 ? MAX_C * 10 : 1000 ))
 LOGINS=$(( MAX_C > 64 ? MAX_C : 64 ))
 LOAD_WORKLOADS=""
 LARGE=0
+CUSTOM=0
 for w in $WORKLOADS; do
   case $w in
     W[1-5]) LOAD_WORKLOADS+=" $w" ;;
+    CUSTOM) LOAD_WORKLOADS+=" $w"; CUSTOM=1 ;;
     LARGE) LARGE=1 ;;
-    *) die "WORKLOADS takes W1..W5 and LARGE, got '$w'" ;;
+    *) die "WORKLOADS takes W1..W5, CUSTOM and LARGE, got '$w'" ;;
   esac
 done
 for b in $BACKENDS; do [[ $b == sqlite || $b == postgres ]] || die "BACKENDS takes sqlite and postgres, got '$b'"; done
@@ -103,19 +106,29 @@ free_port() {
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 # start_service SLUG LABEL [VAR=VALUE...]: starts `serve` on fresh ports with DATABASE_URL and DATA_DIR, waits for
-# /readyz, records the time to ready and the idle RSS.
+# /readyz, records the time to ready and the idle RSS. With CUSTOM it also picks the port of the bench's
+# custom-callback handler (HANDLER_ADDR, which `cyberapp-bench --workload CUSTOM --handler-listen` binds for
+# each run) and routes the bench's custom callbacks there; the service connects to it on first use.
 start_service() {
   local slug=$1 label=$2; shift 2
   HTTP_PORT=$(free_port)
   local grpc_port
   grpc_port=$(free_port)
   [[ $grpc_port != "$HTTP_PORT" ]] || grpc_port=$(free_port)
+  local routes=()
+  if (( CUSTOM )); then
+    local handler_port
+    handler_port=$(free_port)
+    while [[ $handler_port == "$HTTP_PORT" || $handler_port == "$grpc_port" ]]; do handler_port=$(free_port); done
+    HANDLER_ADDR="127.0.0.1:$handler_port"
+    routes=("CUSTOM_CALLBACK_ROUTES=cti.a.p.acgw.callback.v1.0~vendor.bench.*=http://$HANDLER_ADDR")
+  fi
   URL="http://127.0.0.1:$HTTP_PORT"
   SVC_LOG="$TMP/service-$slug.log"
   local t0 t1
   t0=$(date +%s%N)
   env ACGW_DEV_MODE=true DATA_DIR="$DATA_DIR" DATABASE_URL="$DATABASE_URL" \
-    HTTP_ADDR="127.0.0.1:$HTTP_PORT" GRPC_ADDR="127.0.0.1:$grpc_port" RUST_LOG=warn LOG_FORMAT=json "$@" \
+    HTTP_ADDR="127.0.0.1:$HTTP_PORT" GRPC_ADDR="127.0.0.1:$grpc_port" RUST_LOG=warn LOG_FORMAT=json "${routes[@]}" "$@" \
     "$SERVICE_BIN" serve >>"$SVC_LOG" 2>&1 &
   SVC_PID=$!
   if ! "$BENCH" wait-ready --url "$URL" --timeout 60; then
@@ -170,12 +183,16 @@ bench_run() {
 pool_rate() { awk -v r="${1:-0}" -v f="${2:-1}" 'BEGIN { r = r * f * 1.25; printf "%.0f", (r < 200 ? 200 : r) }'; }
 
 # Runs the selected workloads against the running service: W1-W3 and W5 with reused and with fresh tokens,
-# W4 with reused ones.
+# W4 and CUSTOM with reused ones (CUSTOM's token path is W1's; what it adds is the routing to the handler).
 run_workloads() {
   local backend=$1 w c rps
   local -A w1_fresh_rps=()
   for w in $LOAD_WORKLOADS; do
     for c in $CONCURRENCIES; do
+      if [[ $w == CUSTOM ]]; then
+        bench_run "$backend" "$w" reuse "$c" "$w" --handler-listen "$HANDLER_ADDR"
+        continue
+      fi
       bench_run "$backend" "$w" reuse "$c" "$w"
       rps=${LAST_RPS:-0}
       case $w in
@@ -305,6 +322,10 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
     echo "concurrency unit; latencies in ms. CPU% is of one core (200% = both cores of a 2-core machine), measured over"
     echo "the measured window; errors = responses with a status other than the expected one (200; 401 for W5) plus"
     echo "transport errors; all CPU% = every process on the machine (service + bench + PostgreSQL + the rest)."
+    if (( CUSTOM )); then
+      echo "CUSTOM direct = the bench's trivial CustomCallbackHandler called straight over gRPC (one shared HTTP/2"
+      echo "channel, as the gateway's), at the same concurrency, just before the CUSTOM run through the service."
+    fi
   fi
   echo "Whole run took ${elapsed}s."
   echo
@@ -324,11 +345,23 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
         | ([$r.statuses | to_entries[] | select(.key != ($r.expected_status | tostring)) | "\(.key)×\(.value)"]
            + [$r.transport_errors | to_entries[] | "\(.key)×\(.value)"]) as $detail
         | if $r.errors == 0 then "0" else "\($r.errors) (\($detail | join(", ")))" end;
-      if .failed then
+      . as $r0 | if .failed then
         "| \(.backend) | \(.name) | \(.token_mode) | \(.concurrency) | FAILED | - | - | - | - | - | - | - | - | - |"
       else
-        "| \(.backend) | \(.name) | \(.token_mode)\(if .tokens.wrapped then " (pool wrapped)" else "" end) | \(.concurrency) | \(.rps | f0) | \(.latency_ms.p50 | f2) | \(.latency_ms.p90 | f2) | \(.latency_ms.p99 | f2) | \(.latency_ms.max | f2) | \(errs) | \(.service_cpu_pct | f0) | \(.service_max_rss_mib | if . == null then "-" else tostring end) | \(.bench_cpu_pct | f0) | \(if .machine_busy_pct == null then "-" else (.machine_busy_pct * $ncpu | round | tostring) end) |"
+        "| \(.backend) | \(.name) | \(.token_mode)\(if .tokens.wrapped then " (pool wrapped)" else "" end) | \(.concurrency) | \(.rps | f0) | \(.latency_ms.p50 | f2) | \(.latency_ms.p90 | f2) | \(.latency_ms.p99 | f2) | \(.latency_ms.max | f2) | \(errs) | \(.service_cpu_pct | f0) | \(.service_max_rss_mib | if . == null then "-" else tostring end) | \(.bench_cpu_pct | f0) | \(if .machine_busy_pct == null then "-" else (.machine_busy_pct * $ncpu | round | tostring) end) |",
+        (.custom // empty | "| \($r0.backend) | \($r0.name) direct | gRPC | \(.direct.concurrency) | \(.direct.rps | f0) | \(.direct.latency_ms.p50 | f2) | \(.direct.latency_ms.p90 | f2) | \(.direct.latency_ms.p99 | f2) | \(.direct.latency_ms.max | f2) | \(.direct.errors) | - | - | - | - |")
       end' --argjson ncpu "$(nproc)" "$RESULTS"
+    if (( CUSTOM )); then
+      echo
+      echo "Custom callbacks: routing overhead = end-to-end latency through the service minus the handler called directly (ms)."
+      echo
+      echo "| backend | concurrency | end-to-end req/s | e2e p50 | direct p50 | **overhead p50** | e2e p99 | direct p99 | overhead p99 | service CPU ms per callback | handler calls / callbacks sent |"
+      echo "|---|---|---|---|---|---|---|---|---|---|---|"
+      jq -r '
+        def f2: if . == null then "-" else (. * 100 | round / 100 | tostring) end;
+        select(.custom and (.failed | not))
+        | "| \(.backend) | \(.concurrency) | \(.rps | round) | \(.latency_ms.p50 | f2) | \(.custom.direct.latency_ms.p50 | f2) | **\(.custom.overhead_p50_ms | f2)** | \(.latency_ms.p99 | f2) | \(.custom.direct.latency_ms.p99 | f2) | \(.custom.overhead_p99_ms | f2) | \(if .service_cpu_pct == null or .rps == 0 then "-" else (.service_cpu_pct * 10 / .rps | f2) end) | \(.custom.handler_calls) / \(.custom.callbacks_sent) |"' "$RESULTS"
+    fi
   fi
   for report in "${LARGE_REPORTS[@]}"; do
     echo

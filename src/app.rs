@@ -3,7 +3,9 @@
 //!
 //! [`App::build`] does everything that can fail at start-up (configuration checks, database connection,
 //! migrations, binding both ports) so that a bad deployment fails before it accepts traffic.
-//! [`App::run`] serves until the shutdown token is cancelled, then drains in-flight requests.
+//! [`App::run`] serves until the shutdown token is cancelled, then drains in-flight requests: first on ports
+//! that stay open, answering probes "not ready" and new callbacks 503, until no callback is in flight; then
+//! the servers stop accepting and close.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,11 +25,13 @@ use crate::config::ServeArgs;
 use crate::db;
 use crate::db::migration::Migrator;
 use crate::gateway::auth::{RequestVerifier, VerifierSettings};
+use crate::gateway::custom::CustomCallbacks;
 use crate::gateway::devmode::{self, DevSigningKey};
 use crate::gateway::{self, GatewayState};
 use crate::grpc::auth::{GrpcTokens, require_token};
 use crate::grpc::channel::GrpcChannel;
 use crate::grpc::metrics::count_calls;
+use crate::grpc::spans::trace_calls;
 use crate::grpc::{self, HealthClient};
 use crate::http_limits::{ConnectionLimits, HEADER_READ_TIMEOUT};
 use crate::tenant::credentials::CredentialVerifier;
@@ -43,6 +47,10 @@ pub struct App {
     /// Unless this process is only a gateway.
     tenant_service: Option<TenantServiceHalf>,
     shutdown_timeout: Duration,
+    /// Cancelled when shutdown begins (see [`drain_then_stop`]).
+    draining: CancellationToken,
+    /// The gateway's callback slots and their number, to see when no callback is in flight.
+    callback_slots: Option<(Arc<tokio::sync::Semaphore>, u32)>,
 }
 
 /// The TenantService half: its port and routes, its database, and the background work that keeps them.
@@ -87,13 +95,26 @@ impl App {
             (None, grpc::channel::remote_channel(url, args.grpc_auth.grpc_auth_token.as_ref())?)
         };
         let health = HealthClient::new(channel.clone());
-        let http_router = if args.role.runs_gateway() {
-            gateway::router(gateway_state(args, &http_listener, channel, health)?)
+        let draining = CancellationToken::new();
+        let (http_router, callback_slots) = if args.role.runs_gateway() {
+            let state = gateway_state(args, &http_listener, channel, health, draining.clone())?;
+            // As many as the semaphore was made with; a limit beyond u32 (absurd) waits for u32::MAX free.
+            let count = u32::try_from(args.max_concurrent_callbacks.max(1)).unwrap_or(u32::MAX);
+            let slots = (Arc::clone(&state.callback_slots), count);
+            (gateway::router(state), Some(slots))
         } else {
-            gateway::probe_router(health)
+            (gateway::probe_router(gateway::Probes { health, draining: draining.clone() }), None)
         };
 
-        Ok(Self { http_listener, http_router, tls, tenant_service, shutdown_timeout: args.shutdown_timeout() })
+        Ok(Self {
+            http_listener,
+            http_router,
+            tls,
+            tenant_service,
+            shutdown_timeout: args.shutdown_timeout(),
+            draining,
+            callback_slots,
+        })
     }
 
     /// The gateway's router, to drive it in-process (the fuzz target does) rather than over its port.
@@ -110,18 +131,27 @@ impl App {
         self.tenant_service.as_ref().and_then(|half| half.grpc_listener.local_addr().ok())
     }
 
-    /// Serves until `shutdown` is cancelled, then stops accepting, lets in-flight requests finish (for at
-    /// most the configured drain time) and returns.
+    /// Serves until `shutdown` is cancelled, then drains ([`drain_then_stop`]): in-flight requests get at
+    /// most the configured drain time in all, then it returns.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         if let Some(grpc_addr) = self.grpc_addr() {
             tracing::info!(http_addr = %self.http_addr(), %grpc_addr, "serving");
         } else {
             tracing::info!(http_addr = %self.http_addr(), "serving the gateway only");
         }
-        let http = serve_http(self.http_listener, self.http_router, self.tls, shutdown.clone(), self.shutdown_timeout);
+        // Cancelled once the callbacks in flight are done: the servers then stop accepting.
+        let stop = CancellationToken::new();
+        tokio::spawn(drain_then_stop(
+            shutdown.clone(),
+            self.draining,
+            self.callback_slots,
+            self.shutdown_timeout,
+            stop.clone(),
+        ));
+        let http = serve_http(self.http_listener, self.http_router, self.tls, stop.clone(), self.shutdown_timeout);
         let (grpc, background, db) = match self.tenant_service {
             Some(half) => {
-                let (grpc, background, db) = half.serve(shutdown.clone());
+                let (grpc, background, db) = half.serve(shutdown.clone(), stop.clone());
                 (Some(grpc), background, Some(db))
             }
             None => (None, Vec::new(), None),
@@ -149,6 +179,7 @@ impl App {
             }
         };
         shutdown.cancel();
+        stop.cancel();
         for task in background {
             let _ = task.await;
         }
@@ -160,12 +191,34 @@ impl App {
     }
 }
 
+/// Shutdown in two steps. First the process says it is going, on ports that stay open so that probes and
+/// load balancers can see it: `/readyz` 503 and gRPC health NOT_SERVING (the readiness watcher, on
+/// `shutdown`), new callbacks 503 with Retry-After; meanwhile the callbacks in flight finish. Then, once every
+/// callback slot is free again (at once when none was busy) or `drain` has passed, `stop` makes the servers
+/// stop accepting and close their connections, finishing whatever requests they still hold.
+async fn drain_then_stop(
+    shutdown: CancellationToken,
+    draining: CancellationToken,
+    callback_slots: Option<(Arc<tokio::sync::Semaphore>, u32)>,
+    drain: Duration,
+    stop: CancellationToken,
+) {
+    shutdown.cancelled().await;
+    draining.cancel();
+    if let Some((slots, count)) = callback_slots {
+        // Holding every slot means no callback is in flight; new ones no longer take slots (`draining`).
+        let _all = tokio::time::timeout(drain, slots.acquire_many(count)).await;
+    }
+    stop.cancel();
+}
+
 /// What the public gateway needs: the TenantService client, the request verifier, the limits.
 fn gateway_state(
     args: &ServeArgs,
     http_listener: &TcpListener,
     channel: GrpcChannel,
     health: HealthClient,
+    draining: CancellationToken,
 ) -> anyhow::Result<GatewayState> {
     let mut verifier = RequestVerifier::new(&VerifierSettings {
         trusted_issuers: args.acgw.trusted_issuers.clone(),
@@ -192,10 +245,29 @@ fn gateway_state(
         health,
         verifier: Arc::new(verifier),
         max_body_bytes: args.max_body_bytes,
-        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        request_timeout: args.request_timeout(),
+        custom_callbacks: Arc::new(custom_callbacks(args)?),
         callback_slots: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_callbacks.max(1))),
         dev_jwks,
+        draining,
     })
+}
+
+/// The routes of custom callbacks, with a client per vendor service; logged so an operator sees where each
+/// custom callback goes.
+fn custom_callbacks(args: &ServeArgs) -> anyhow::Result<CustomCallbacks> {
+    let table = args.custom_callbacks.route_table(args.request_timeout())?;
+    for route in table.routes() {
+        tracing::info!(
+            pattern = %route.pattern,
+            url = %route.url,
+            deadline_ms = route.deadline.as_millis(),
+            exactly_once = route.exactly_once,
+            explicit_partner = route.explicit_partner,
+            "custom callback route"
+        );
+    }
+    CustomCallbacks::connect(table, args.custom_callbacks.custom_callback_auth_token.as_ref())
 }
 
 impl TenantServiceHalf {
@@ -215,7 +287,8 @@ impl TenantServiceHalf {
             tracing::info!("database schema is current");
         }
 
-        let store = TenantStore::new(db);
+        let store = TenantStore::new(db)
+            .with_pause_before_commit(Duration::from_millis(args.test_hooks.test_pause_before_commit_ms));
         let streams_end = CancellationToken::new();
         let (events, sequencer) = event_feed::feed(
             store.clone(),
@@ -226,6 +299,8 @@ impl TenantServiceHalf {
         let credentials = Arc::new(CredentialVerifier::new(&args.credentials.settings()));
         let service = TenantServiceImpl::new(store.clone(), credentials, events);
         let (grpc_routes, health) = grpc::routes(service)?;
+        // Traced on both paths in, the in-process channel and the port.
+        let grpc_routes = trace_calls(grpc_routes);
         let in_process = grpc::channel::in_process_channel(count_calls(grpc_routes.clone()));
         // Counted outside the token check, so that refused calls show in the metrics too.
         let grpc_routes = count_calls(match &args.grpc_auth.grpc_auth_token {
@@ -242,29 +317,28 @@ impl TenantServiceHalf {
         Ok((Self { grpc_listener, grpc_routes, health, store, sequencer, streams_end, retention }, in_process))
     }
 
-    /// The gRPC server (until `shutdown`), the background tasks to await once it has stopped (health,
-    /// retention sweeps, event sequencing), and the database to close after them.
+    /// The gRPC server (until `stop`), the background tasks to await once it has stopped (health, which
+    /// turns NOT_SERVING at `shutdown`; retention sweeps and event sequencing, which go on while callbacks
+    /// drain, until `stop`), and the database to close after them.
     fn serve(
         self,
         shutdown: CancellationToken,
+        stop: CancellationToken,
     ) -> (impl Future<Output = Result<(), tonic::transport::Error>>, Vec<JoinHandle<()>>, DatabaseConnection) {
         let db = self.store.connection().clone();
         let streams_end = self.streams_end;
         let background = vec![
             tokio::spawn(readiness::watch(db.clone(), self.health, shutdown.clone())),
-            tokio::spawn(maintenance::sweep(self.store.clone(), self.retention, shutdown.clone())),
-            tokio::spawn(event_feed::run_sequencer(self.sequencer, shutdown.clone())),
-            tokio::spawn({
-                let shutdown = shutdown.clone();
-                async move {
-                    shutdown.cancelled().await;
-                    streams_end.cancel();
-                }
+            tokio::spawn(maintenance::sweep(self.store.clone(), self.retention, stop.clone())),
+            tokio::spawn(event_feed::run_sequencer(self.sequencer, stop.clone())),
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                streams_end.cancel();
             }),
         ];
         let grpc = tonic::transport::Server::builder()
             .add_routes(self.grpc_routes)
-            .serve_with_incoming_shutdown(TcpIncoming::from(self.grpc_listener), shutdown.cancelled_owned());
+            .serve_with_incoming_shutdown(TcpIncoming::from(self.grpc_listener), stop.cancelled_owned());
         (grpc, background, db)
     }
 }

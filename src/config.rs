@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use crate::gateway::custom::routes::RouteTable;
 use crate::telemetry::LogFormat;
 
 /// The embedded default: a SQLite file in the working directory, created when missing.
@@ -130,6 +131,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub grpc_auth: GrpcAuthArgs,
 
+    #[command(flatten)]
+    pub custom_callbacks: CustomCallbackArgs,
+
     /// PEM certificate chain: with TLS_KEY_FILE, the gateway serves HTTPS (TLS 1.3 only)
     #[arg(long, env = "TLS_CERT_FILE", requires = "tls_key_file")]
     pub tls_cert_file: Option<PathBuf>,
@@ -176,6 +180,19 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGTERM before exiting anyway
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
     pub shutdown_timeout_secs: u64,
+
+    #[command(flatten)]
+    pub test_hooks: TestHooks,
+}
+
+/// Hooks that only tests set, to put the service into states a test could not otherwise hit on time. Hidden
+/// from `--help`, without environment variables, and off by default; off, each costs one branch.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TestHooks {
+    /// Milliseconds every write transaction pauses after its last statement and before it commits, so that
+    /// a test can let REQUEST_TIMEOUT_MS fire while a write is inside its transaction
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub test_pause_before_commit_ms: u64,
 }
 
 /// Shortest GRPC_AUTH_TOKEN / GRPC_READ_TOKEN accepted: a guessable token is no protection.
@@ -184,6 +201,10 @@ const MIN_GRPC_TOKEN_LEN: usize = 16;
 impl ServeArgs {
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
     }
 
     /// Refuses settings that cannot work or would leave the service open (the product contract's secure
@@ -208,6 +229,7 @@ impl ServeArgs {
         }
         if self.role.runs_gateway() {
             self.acgw.endpoint_allow_list()?;
+            self.custom_callbacks.route_table(self.request_timeout())?;
         }
         self.grpc_auth.check(self.role.runs_tenant_service().then_some(self.grpc_addr))
     }
@@ -252,6 +274,45 @@ impl GrpcAuthArgs {
              anyone who reaches it can read and change every record and set any organization's credentials"
         );
         Ok(())
+    }
+}
+
+/// Where custom callbacks go (product contract, "Custom callbacks").
+#[derive(Debug, Clone, Default, Args)]
+pub struct CustomCallbackArgs {
+    /// Where custom callbacks go: comma-separated PATTERN=URL[;OPTION...], PATTERN a callback id or a prefix
+    /// ending in `*` (the longest match wins), URL a vendor service implementing
+    /// cyberapp.tenants.v1.CustomCallbackHandler (http://HOST:PORT). OPTIONs: deadline=DURATION (500ms, 2s;
+    /// default 5s), exactly-once (replays by request_id get the recorded answer), explicit-partner (the
+    /// tenant need not be enabled here). Unset: every custom callback is 404
+    #[arg(long, env = "CUSTOM_CALLBACK_ROUTES")]
+    pub custom_callback_routes: Option<String>,
+
+    /// Sent to every vendor service of CUSTOM_CALLBACK_ROUTES as `authorization: Bearer <token>`
+    #[arg(long, env = "CUSTOM_CALLBACK_AUTH_TOKEN", hide_env_values = true)]
+    pub custom_callback_auth_token: Option<Secret>,
+}
+
+impl CustomCallbackArgs {
+    /// The route table; an entry that cannot work refuses the start, naming it. A route deadline beyond
+    /// `request_timeout` could never be waited for, so it is refused too.
+    pub fn route_table(&self, request_timeout: Duration) -> anyhow::Result<RouteTable> {
+        let table = RouteTable::parse(self.custom_callback_routes.as_deref().unwrap_or_default())?;
+        for route in table.routes() {
+            anyhow::ensure!(
+                route.deadline < request_timeout,
+                "CUSTOM_CALLBACK_ROUTES: the deadline of {:?} must be shorter than REQUEST_TIMEOUT_MS ({} ms)",
+                route.pattern,
+                request_timeout.as_millis()
+            );
+        }
+        if let Some(token) = &self.custom_callback_auth_token {
+            anyhow::ensure!(
+                token.expose().bytes().all(|b| b.is_ascii_graphic()) && !token.expose().is_empty(),
+                "CUSTOM_CALLBACK_AUTH_TOKEN must be printable ASCII without spaces"
+            );
+        }
+        Ok(table)
     }
 }
 
@@ -482,6 +543,8 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+
     use super::*;
 
     #[test]
@@ -492,41 +555,61 @@ mod tests {
         assert!(shown.contains("postgres://app:***@db:5432/tenants"), "{shown}");
     }
 
+    /// `command` and its subcommands with every `env = ...` removed, so that parsing sees the flags alone.
+    fn without_env(command: clap::Command) -> clap::Command {
+        let ids: Vec<clap::Id> = command.get_arguments().map(|arg| arg.get_id().clone()).collect();
+        let subcommands: Vec<String> = command.get_subcommands().map(|sub| sub.get_name().to_owned()).collect();
+        let command = ids.into_iter().fold(command, |command, id| command.mut_arg(id, |arg| arg.env(None)));
+        subcommands.into_iter().fold(command, |command, name| command.mut_subcommand(name, without_env))
+    }
+
+    /// Parses `args` as the binary does, but without consulting the environment: the tests' outcome does
+    /// not depend on what DATABASE_URL, GRPC_AUTH_TOKEN and the rest happen to be in the test process.
+    fn parse<'a>(args: impl IntoIterator<Item = &'a &'a str>) -> Result<Cli, clap::Error> {
+        let matches = without_env(Cli::command()).try_get_matches_from(args.into_iter().copied())?;
+        Cli::from_arg_matches(&matches)
+    }
+
+    #[test]
+    fn the_test_parser_ignores_the_environment_the_binary_reads() {
+        // Every variable the binary reads is declared on an argument; the test parser has none of them left.
+        let declared = |command: &clap::Command| command.get_arguments().filter(|arg| arg.get_env().is_some()).count();
+        let serve = Cli::command().find_subcommand("serve").cloned().expect("serve");
+        assert!(declared(&serve) > 10, "serve reads its configuration from the environment");
+        let stripped = without_env(Cli::command());
+        assert_eq!(declared(stripped.find_subcommand("serve").expect("serve")), 0);
+    }
+
     #[test]
     fn the_grpc_token_never_appears_in_debug_output() {
-        let cli =
-            Cli::try_parse_from(["cyberapp-tenants", "serve", "--grpc-auth-token", "s3cr3t-token"]).expect("parses");
+        let cli = parse(&["cyberapp-tenants", "serve", "--grpc-auth-token", "s3cr3t-token"]).expect("parses");
         let shown = format!("{cli:?}");
         assert!(!shown.contains("s3cr3t-token"), "{shown}");
     }
 
     #[test]
     fn defaults_match_the_product_contract() {
-        let cli = Cli::try_parse_from(["cyberapp-tenants", "serve"]).expect("parses");
+        let cli = parse(&["cyberapp-tenants", "serve"]).expect("parses");
         let Command::Serve(args) = cli.command else { panic!("serve expected") };
-        // The process environment may set these in CI; only assert when it does not.
-        if std::env::var_os("DATABASE_URL").is_none() {
-            assert_eq!(args.database.database_url, DEFAULT_DATABASE_URL);
-        }
-        if std::env::var_os("ACGW_TRUSTED_ISSUERS").is_none() {
-            assert_eq!(args.acgw.trusted_issuers, ["https://acronis.cloud", "https://cloud.acronis.com"]);
-        }
-        if std::env::var_os("HTTP_ADDR").is_none() {
-            assert_eq!(args.http_addr.to_string(), "0.0.0.0:8080");
-        }
-        if std::env::var_os("GRPC_ADDR").is_none() {
-            assert_eq!(args.grpc_addr.to_string(), "127.0.0.1:50051");
-        }
-        if std::env::var_os("ACGW_CLOCK_LEEWAY_SECS").is_none() {
-            assert_eq!(args.acgw.clock_leeway_secs, 60);
-        }
-        if std::env::var_os("ACGW_DEV_MODE").is_none() {
-            assert!(!args.acgw.dev_mode);
-        }
+        assert_eq!(args.database.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(args.acgw.trusted_issuers, ["https://acronis.cloud", "https://cloud.acronis.com"]);
+        assert_eq!(args.http_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(args.grpc_addr.to_string(), "127.0.0.1:50051");
+        assert_eq!(args.acgw.clock_leeway_secs, 60);
+        assert!(!args.acgw.dev_mode);
+        assert!(args.acgw.endpoint_ids.is_empty());
+        assert_eq!(args.max_body_bytes, 1024 * 1024);
+        assert_eq!(args.request_timeout_ms, 10_000);
+        assert_eq!(args.max_concurrent_callbacks, 512);
+        assert_eq!(args.idempotency_retention_secs, 7 * 24 * 3600);
+        assert_eq!(args.credentials.credential_cache_ttl_secs, 60);
+        assert_eq!(args.credentials.credential_failure_limit, 5);
+        assert_eq!(args.credentials.credential_lockout_secs, 60);
+        assert_eq!(args.acgw.jwks_refetch_interval_secs, 15);
     }
 
     fn serve(flags: &[&str]) -> ServeArgs {
-        let cli = Cli::try_parse_from(["cyberapp-tenants", "serve"].iter().chain(flags)).expect("parses");
+        let cli = parse(["cyberapp-tenants", "serve"].iter().chain(flags)).expect("parses");
         let Command::Serve(args) = cli.command else { panic!("serve expected") };
         args
     }
@@ -582,10 +665,9 @@ mod tests {
 
     #[test]
     fn the_clock_leeway_is_bounded() {
-        assert!(Cli::try_parse_from(["cyberapp-tenants", "serve", "--acgw-clock-leeway-secs", "300"]).is_ok());
-        let error = Cli::try_parse_from(["cyberapp-tenants", "serve", "--acgw-clock-leeway-secs", "301"])
-            .expect_err("refused")
-            .to_string();
+        assert!(parse(&["cyberapp-tenants", "serve", "--acgw-clock-leeway-secs", "300"]).is_ok());
+        let error =
+            parse(&["cyberapp-tenants", "serve", "--acgw-clock-leeway-secs", "301"]).expect_err("refused").to_string();
         assert!(error.contains("301"), "{error}");
     }
 

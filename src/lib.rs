@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod telemetry;
 pub mod tenant;
 pub mod tls;
+pub mod trace_context;
 
 /// Code generated from `proto/cyberapp/tenants/v1/tenants.proto`.
 #[allow(

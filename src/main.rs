@@ -1,4 +1,4 @@
-//! The `cyberapp-tenants` binary: parse the command line, set up logging, run the subcommand.
+//! The `cyberapp-tenants` binary: parse the command line, set up logging (and traces), run the subcommand.
 
 use std::process::ExitCode;
 
@@ -17,10 +17,19 @@ async fn main() -> ExitCode {
     // Before anything signs or checks a token (jsonwebtoken's first use fixes its crypto for the process).
     cyberapp_tenants::gateway::jwt_crypto::install();
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
+    let telemetry = match telemetry::init(cli.log_format) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     // The service reports through its structured log; the one-shot commands talk to a person.
     let serving = matches!(cli.command, Command::Serve(_));
-    match run(cli.command).await {
+    let outcome = run(cli.command).await;
+    // The spans of the last requests (a drained shutdown's included) still go out.
+    telemetry.shutdown().await;
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if serving => {
             tracing::error!(error = format!("{error:#}"), "exiting");

@@ -3,8 +3,8 @@
 //! One process-wide registry: the instruments are bumped where things happen (the callback pipeline, the
 //! JWKS cache, the credential cache, the gRPC routes, the readiness watcher for the database pool) without
 //! threading a handle through every constructor. Every update is a few atomic operations; label sets come
-//! from small fixed vocabularies (callback names, HTTP statuses, gRPC methods and codes), never from input,
-//! so the series count stays bounded.
+//! from small fixed vocabularies (callback names, HTTP statuses, gRPC methods and codes, the configured custom
+//! callback routes), never from input, so the series count stays bounded.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -37,6 +37,19 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct CustomCallbackLabels {
+    /// The CUSTOM_CALLBACK_ROUTES pattern (configuration, never input), or `none` for an unrouted id.
+    pub route: String,
+    pub outcome: &'static str,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct GrpcLabels {
     pub method: String,
     pub code: &'static str,
@@ -56,6 +69,8 @@ pub struct Metrics {
     pub jwks_fetches: Family<OutcomeLabels, Counter>,
     pub credential_cache: Family<OutcomeLabels, Counter>,
     pub grpc_requests: Family<GrpcLabels, Counter>,
+    pub custom_callbacks: Family<CustomCallbackLabels, Counter>,
+    pub custom_handler_duration: Family<RouteLabels, Histogram>,
     pub db_pool_connections: Family<PoolLabels, Gauge>,
 }
 
@@ -102,6 +117,19 @@ impl Metrics {
             "TenantService gRPC calls (the gateway's in-process ones included), by method and status code",
             Family::default(),
         );
+        let custom_callbacks = registered(
+            r,
+            "custom_callbacks",
+            "Custom callbacks answered, by route, outcome (answered, replayed, refused, handler_error, \
+             invalid_answer, unrouted) and HTTP status",
+            Family::default(),
+        );
+        let custom_handler_duration = registered(
+            r,
+            "custom_callback_handler_duration_seconds",
+            "Time a vendor's custom-callback handler took to answer, by route",
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+        );
         let db_pool_connections = registered(
             r,
             "db_pool_connections",
@@ -115,6 +143,8 @@ impl Metrics {
             jwks_fetches,
             credential_cache,
             grpc_requests,
+            custom_callbacks,
+            custom_handler_duration,
             db_pool_connections,
         }
     }
@@ -122,6 +152,10 @@ impl Metrics {
     pub fn callback_answered(&self, callback: &'static str, status: u16, elapsed: Duration) {
         self.callbacks.get_or_create(&CallbackLabels { callback, status }).inc();
         self.callback_duration.get_or_create(&CallbackNameLabels { callback }).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn custom_callback_answered(&self, route: &str, outcome: &'static str, status: u16) {
+        self.custom_callbacks.get_or_create(&CustomCallbackLabels { route: route.to_owned(), outcome, status }).inc();
     }
 
     pub fn outcome(family: &Family<OutcomeLabels, Counter>, outcome: &'static str) {

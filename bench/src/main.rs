@@ -1,9 +1,11 @@
 //! `cyberapp-bench`: an HTTP/1.1 load generator for a running `cyberapp-tenants` service.
 //!
-//! It starts nothing itself: point it at a service started with `ACGW_DEV_MODE=true` (so the development
-//! signing key in DATA_DIR is trusted), run `setup` once, then run workloads. See bench/README.md.
+//! It starts no service itself: point it at a service started with `ACGW_DEV_MODE=true` (so the development
+//! signing key in DATA_DIR is trusted), run `setup` once, then run workloads. See bench/README.md. (For
+//! `CUSTOM` it does start the vendor side: a trivial CustomCallbackHandler the service routes to.)
 
 mod client;
+mod custom;
 mod large_partner;
 mod procstat;
 mod rng;
@@ -12,6 +14,7 @@ mod session;
 mod token;
 mod workload;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -171,6 +174,11 @@ struct RunArgs {
     /// Skip the checked request before the run (for a stand-in server such as examples/sink.rs)
     #[arg(long)]
     skip_preflight: bool,
+
+    /// CUSTOM: where the bench's own CustomCallbackHandler listens, the address the service's
+    /// CUSTOM_CALLBACK_ROUTES names for `cti.a.p.acgw.callback.v1.0~vendor.bench.*` [required for CUSTOM]
+    #[arg(long)]
+    handler_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -276,7 +284,7 @@ fn bench(args: &RunArgs) -> anyhow::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let threads = args.threads.unwrap_or(cpus);
     let concurrency = usize::try_from(args.concurrency)?;
-    let workload = args.workload.context("--workload W1|W2|W3|W4|W5 is required (see --help)")?;
+    let workload = args.workload.context("--workload W1|W2|W3|W4|W5|CUSTOM is required (see --help)")?;
     if !(args.duration > 0.0 && args.warmup >= 0.0) {
         bail!("--duration must be positive and --warmup not negative");
     }
@@ -337,15 +345,43 @@ fn bench(args: &RunArgs) -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(args.duration),
     });
 
+    // CUSTOM: the vendor's handler, and its own time (called directly) before the callbacks that reach it
+    // through the service.
+    let handler = match workload {
+        Workload::Custom => {
+            let listen = args.handler_listen.context(
+                "CUSTOM needs --handler-listen ADDR, the address the service's CUSTOM_CALLBACK_ROUTES routes \
+                 `cti.a.p.acgw.callback.v1.0~vendor.bench.*` to",
+            )?;
+            let handler = custom::RunningHandler::start(listen)?;
+            let direct = rt.block_on(custom::direct(handler.addr, concurrency, plan.warmup, plan.duration))?;
+            eprintln!("{}", direct.human());
+            Some((handler, direct))
+        }
+        _ => None,
+    };
+
     if !args.skip_preflight {
         rt.block_on(preflight(&plan))?;
     }
+    let handler_calls_before = handler.as_ref().map_or(0, |(handler, _)| handler.calls());
 
     let start = Instant::now();
     let sampler = procstat::sample(args.service_pid, start + plan.warmup, start + plan.warmup + plan.duration);
     let (stats, measure_start, end) = rt.block_on(run::run(plan.clone(), start));
     let usage = sampler.join().unwrap_or_default();
     drop(rt);
+    let custom = handler.map(|(handler, direct)| {
+        let histogram = &stats.histogram;
+        let overhead = |e2e: u64, direct: f64| ((ms(e2e) - direct) * 100.0).round() / 100.0;
+        custom::CustomReport {
+            overhead_p50_ms: overhead(histogram.value_at_quantile(0.50), direct.latency_ms.p50),
+            overhead_p99_ms: overhead(histogram.value_at_quantile(0.99), direct.latency_ms.p99),
+            handler_calls: handler.calls() - handler_calls_before,
+            callbacks_sent: stats.warmup_requests + stats.measured,
+            direct,
+        }
+    });
 
     let elapsed = stats.last_done.map_or(end, |done| done.max(end)).duration_since(measure_start).as_secs_f64();
     let expected = workload.expected_status();
@@ -395,6 +431,7 @@ fn bench(args: &RunArgs) -> anyhow::Result<()> {
         service_max_rss_mib: usage.service_max_rss_kib.map(|kib| round1(kib as f64 / 1024.0)),
         machine_busy_pct: usage.machine_busy_pct.map(round1),
         service_exited: usage.service_exited,
+        custom,
     };
     if args.json {
         eprintln!("{}", report.human());
@@ -415,15 +452,38 @@ async fn preflight(plan: &Plan) -> anyhow::Result<()> {
     let workload = plan.workload;
     let mut conn =
         Conn::connect(plan.addr).await.map_err(|e| anyhow::anyhow!("cannot connect to {}: {e:?}", plan.addr))?;
-    let (body, request_id) = plan.templates[0].render(&mut Rng::from_os());
-    let (status, response) =
-        conn.send(plan.request(0, body), true).await.map_err(|e| anyhow::anyhow!("preflight request failed: {e:?}"))?;
+    let mut attempts = 0;
+    let (status, response, request_id) = loop {
+        let (body, request_id) = plan.templates[0].render(&mut Rng::from_os());
+        let (status, response) = conn
+            .send(plan.request(0, body), true)
+            .await
+            .map_err(|e| anyhow::anyhow!("preflight request failed: {e:?}"))?;
+        // CUSTOM: the service's channel to the handler may still be (re)connecting (503, the Acronis gateway
+        // would retry): give it a few seconds.
+        attempts += 1;
+        if workload == Workload::Custom && status.as_u16() == 503 && attempts < 50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        break (status, response, request_id);
+    };
     let response = response.unwrap_or_default();
     let text = String::from_utf8_lossy(&response);
     let value: Value = serde_json::from_slice(&response).unwrap_or(Value::Null);
     let fail = |why: &str| anyhow::anyhow!("preflight {}: {why}; got {status}: {text}", workload.name());
     if status.as_u16() != workload.expected_status() {
-        return Err(fail(&format!("expected status {}", workload.expected_status())));
+        let hint = match (workload, status.as_u16()) {
+            (Workload::Custom, 404) => format!(
+                " (is the service started with CUSTOM_CALLBACK_ROUTES='{}=http://<--handler-listen>'?)",
+                custom::ROUTE_PATTERN
+            ),
+            (Workload::Custom, 403) => {
+                " (the mirrored partner is not enabled: run `cyberapp-bench setup` first)".into()
+            }
+            _ => String::new(),
+        };
+        return Err(fail(&format!("expected status {}{hint}", workload.expected_status())));
     }
     if value["request_id"].as_str().map(str::as_bytes) != Some(&request_id[..]) {
         return Err(fail("the response does not echo request_id"));
@@ -441,6 +501,12 @@ async fn preflight(plan: &Plan) -> anyhow::Result<()> {
             Err(fail(&format!("expected vendor_tenant_id {VENDOR_PARTNER_ORG}")))
         }
         Workload::W4 if value["payload"]["state"] != "ENABLED" => Err(fail("expected state ENABLED")),
+        Workload::Custom
+            if value["payload"] != serde_json::from_str::<Value>(custom::ANSWER_PAYLOAD).unwrap_or_default()
+                || value["response_id"].as_str().is_none_or(str::is_empty) =>
+        {
+            Err(fail("expected the handler's payload and a response_id"))
+        }
         _ => Ok(()),
     }
 }

@@ -260,6 +260,9 @@ pub struct Report {
     pub service_max_rss_mib: Option<f64>,
     pub machine_busy_pct: Option<f64>,
     pub service_exited: bool,
+    /// CUSTOM: the handler called directly, and the routing overhead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom: Option<crate::custom::CustomReport>,
 }
 
 pub fn ms(micros: u64) -> f64 {
@@ -310,6 +313,19 @@ impl Report {
         }
         if self.service_exited {
             line.push_str("; THE SERVICE PROCESS EXITED");
+        }
+        if let Some(custom) = &self.custom {
+            line.push_str(&format!(
+                "; handler called directly p50 {:.2} p99 {:.2} ({:.1} req/s): routing overhead p50 {:.2} p99 {:.2}; \
+                 handler calls {} for {} callbacks sent",
+                custom.direct.latency_ms.p50,
+                custom.direct.latency_ms.p99,
+                custom.direct.rps,
+                custom.overhead_p50_ms,
+                custom.overhead_p99_ms,
+                custom.handler_calls,
+                custom.callbacks_sent
+            ));
         }
         line
     }

@@ -1,4 +1,4 @@
-//! The five workloads: request bodies exactly as the Acronis gateway sends them (protocol §9), pre-serialized
+//! The workloads (W1-W5 and CUSTOM): request bodies exactly as the Acronis gateway sends them (protocol §9), pre-serialized
 //! once per worker into a template whose UUID slots (request_id, new tenant ids) are overwritten per request.
 
 use bytes::{Bytes, BytesMut};
@@ -6,9 +6,10 @@ use clap::ValueEnum;
 use http::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
+use crate::custom;
 use crate::rng::Rng;
 
-/// The mirrored partner W1 (and W5) read: enabled once by `setup`.
+/// The mirrored partner W1 (and W5) read, and whose form CUSTOM refreshes: enabled once by `setup`.
 pub const MIRRORED_PARTNER_TENANT: &str = "b3e5c1a0-0001-4000-8000-00000000be01";
 /// The mapped partner of W2/W3: mapped to [`VENDOR_PARTNER_ORG`] by `setup` (enablement.write).
 pub const MAPPED_PARTNER_TENANT: &str = "b3e5c1a0-0003-4000-8000-00000000be03";
@@ -53,6 +54,9 @@ pub enum Workload {
     W4,
     /// partner.mirroring.get_state with a bad token signature (the 401 refusal path)
     W5,
+    /// A custom callback (a form refresh) of the W1 partner, routed to the bench's own trivial handler
+    /// (needs --handler-listen, the address CUSTOM_CALLBACK_ROUTES names)
+    Custom,
 }
 
 impl Workload {
@@ -63,6 +67,7 @@ impl Workload {
             Self::W3 => "W3",
             Self::W4 => "W4",
             Self::W5 => "W5",
+            Self::Custom => "CUSTOM",
         }
     }
 
@@ -72,6 +77,7 @@ impl Workload {
             Self::W2 => "enablement.read",
             Self::W3 => "tenant_mapping.write",
             Self::W4 => "partner.mirroring.enable",
+            Self::Custom => "custom vendor.bench.dashboard_refresh",
         }
     }
 
@@ -87,6 +93,7 @@ impl Workload {
             Self::W3 => Some("cti.a.p.acgw.response.v1.0~a.p.success_no_content.v1.0"),
             Self::W4 => Some("cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.enable.ok.v1.0"),
             Self::W5 => None,
+            Self::Custom => Some(custom::RESPONSE_TYPE),
         }
     }
 
@@ -134,6 +141,18 @@ impl Workload {
                 let payload = json!({ "acronis_tenant_id": tenant, "acronis_tenant_name": "bench partner" });
                 let body = envelope_v2("partner.mirroring.enable", endpoint_id, &tenant, Some(payload));
                 Template::new(&body, 2)
+            }
+            Self::Custom => {
+                // A form's refresh in a partner's console: the v1.0 custom envelope (protocol §9.12).
+                let body = envelope(
+                    custom::REQUEST_TYPE.to_owned(),
+                    custom::CALLBACK_ID.to_owned(),
+                    endpoint_id,
+                    MIRRORED_PARTNER_TENANT,
+                    created_at,
+                    Some(custom::request_payload()),
+                );
+                Template::new(&body, 1)
             }
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! verify the JWT (and that it is scoped to an endpoint we serve) → take a callback slot → read the bounded
 //! body at a minimum rate → parse the envelope → authorize its endpoint → recognise the callback → call the
-//! TenantService → render the success envelope. The token is checked before a slot is taken or the body is
+//! TenantService → render the success envelope; or, for a routed custom callback, hand it to `custom`. The token is checked before a slot is taken or the body is
 //! read; every failure becomes the contract's error body (see `error`).
 
 use axum::Json;
@@ -15,26 +15,66 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
+use std::sync::Arc;
+
 use super::GatewayState;
 use super::auth::VerifiedCaller;
 use super::callbacks::dispatch;
 use super::credentials::check_cyberapp_extra;
 use super::cti::StandardCallback;
+use super::custom::{self, CustomCall, routes::Route};
 use super::envelope::{Envelope, SuccessResponse, readable_request_id};
 use super::error::{GatewayError, RETRY_AFTER};
 use super::idempotency::CallbackKey;
 use crate::metrics::METRICS;
+use crate::trace_context::TraceContext;
 
 pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let (callback, response) = answer(&state, &headers, body).await;
-    METRICS.callback_answered(callback.unwrap_or("unknown"), response.status().as_u16(), started.elapsed());
+    // One span for the whole callback, verification included; its fields are filled in as they become known.
+    // With OpenTelemetry on it is the trace's server span, continuing the sender's `traceparent`.
+    let span = tracing::info_span!(
+        "callback",
+        otel.kind = "server",
+        request_id = tracing::field::Empty,
+        callback = tracing::field::Empty,
+        callback_id = tracing::field::Empty,
+        tenant_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let trace = TraceContext::continue_request(&span, &headers);
+    let (callback, response) = answer(&state, &headers, body, &trace, &span).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    span.record("outcome", outcome(status));
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
+    METRICS.callback_answered(callback.unwrap_or("unknown"), status, started.elapsed());
     response
+}
+
+/// The `outcome` attribute of a callback's span: answered (2xx), refused (4xx) or failed (5xx).
+fn outcome(status: u16) -> &'static str {
+    match status {
+        200..=299 => "answered",
+        400..=499 => "refused",
+        _ => "failed",
+    }
 }
 
 /// The response, and the callback's name once the envelope was recognised (refusals before that count as
 /// `unknown` in the metrics).
-async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Option<&'static str>, Response) {
+async fn answer(
+    state: &GatewayState,
+    headers: &HeaderMap,
+    body: Body,
+    trace: &TraceContext,
+    span: &tracing::Span,
+) -> (Option<&'static str>, Response) {
     // The token first, before a slot is taken or a byte of the body is read: a connection without a valid
     // token can neither crowd out the Acronis gateway nor make us wait for its body. These checks are cheap
     // (header shape, issuer, kid, then the verdict cache or one RSA verification).
@@ -45,6 +85,12 @@ async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Optio
         Ok(caller) => caller,
         Err(error) => return (None, early_refusal(error, headers, body).await),
     };
+    // A replica that is shutting down starts nothing new: the Acronis gateway retries a 503 (on another
+    // replica), and the drain only waits for the callbacks already in flight.
+    if state.draining.is_cancelled() {
+        let going = GatewayError::Unavailable("The service is shutting down; please retry.".into());
+        return (None, early_refusal(going, headers, body).await);
+    }
     // Shed load before reading the body: the Acronis gateway retries a 429.
     let Ok(_slot) = state.callback_slots.clone().try_acquire_owned() else {
         let busy = GatewayError::TooManyRequests {
@@ -61,30 +107,52 @@ async fn answer(state: &GatewayState, headers: &HeaderMap, body: Body) -> (Optio
         Ok(recognised) => recognised,
         Err(error) => return (None, refusal(error, Some(&body))),
     };
-    let span = tracing::info_span!(
-        "callback",
-        request_id = envelope.request_id.as_str(),
-        callback = callback.name(),
-        tenant_id = envelope.context.tenant_id.as_str(),
-    );
-    let outcome = tokio::time::timeout(
-        state.request_timeout,
-        process(state, headers, &body, envelope, callback).instrument(span.clone()),
-    )
-    .await
-    .unwrap_or_else(|_| {
+    // Names and ids only: never the token, the credentials or the payload.
+    span.record("request_id", envelope.request_id.as_str());
+    span.record("callback", callback.name());
+    span.record("tenant_id", envelope.context.tenant_id.as_str());
+    if let Recognised::Custom(_) = &callback {
+        span.record("callback_id", envelope.context.callback_id.as_str());
+    }
+    let work = async {
+        match &callback {
+            Recognised::Standard(standard) => {
+                process(state, headers, &body, envelope, *standard).await.map(|success| Json(success).into_response())
+            }
+            Recognised::Custom(route) => {
+                let call = CustomCall { headers, body: &body, envelope: &envelope, route, trace };
+                custom::forward(state, &call).await
+            }
+        }
+    };
+    let outcome = tokio::time::timeout(state.request_timeout, work).await.unwrap_or_else(|_| {
         // Dropping the work rolls back any transaction it had open; a retry is safe (idempotent).
         Err(GatewayError::Unavailable("The request did not complete in time; please retry.".into()))
     });
-    let _entered = span.enter();
     let response = match outcome {
-        Ok(success) => {
-            tracing::info!(status = 200, "callback answered");
-            Json(success).into_response()
+        Ok(response) => {
+            tracing::info!(status = response.status().as_u16(), "callback answered");
+            response
         }
         Err(error) => refusal(error, Some(&body)),
     };
     (Some(callback.name()), response)
+}
+
+/// What a callback id names: one of the standard callbacks, or a custom one with the route it takes.
+enum Recognised {
+    Standard(StandardCallback),
+    Custom(Arc<Route>),
+}
+
+impl Recognised {
+    /// The metrics' and logs' name: the standard callback's, or `custom` (the route is its own label).
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Standard(callback) => callback.name(),
+            Self::Custom(_) => "custom",
+        }
+    }
 }
 
 /// How long a refusal made before the body was read waits for a body already on its way, only to echo its
@@ -120,21 +188,27 @@ fn refusal(error: GatewayError, body: Option<&[u8]>) -> Response {
     error.for_request(body.and_then(readable_request_id)).into_response()
 }
 
-/// The envelope, checked against the token's endpoint, and the standard callback it names.
+/// The envelope, checked against the token's endpoint, and the callback it names: a standard one, or a
+/// custom one that CUSTOM_CALLBACK_ROUTES routes (any other id is 404).
 fn recognise(
     state: &GatewayState,
     body: &[u8],
     caller: &VerifiedCaller,
-) -> Result<(Envelope, StandardCallback), GatewayError> {
+) -> Result<(Envelope, Recognised), GatewayError> {
     let envelope = Envelope::parse(body)?;
     state.verifier.authorize_endpoint(caller, &envelope.context.endpoint_id)?;
-    let Some(callback) = StandardCallback::from_callback_id(&envelope.context.callback_id) else {
-        tracing::warn!(callback_id = %envelope.context.callback_id, "unknown callback id");
-        return Err(GatewayError::UnsupportedCallback(
-            "This callback is not supported by this handler (unknown context.callback_id).".into(),
-        ));
-    };
-    Ok((envelope, callback))
+    let callback_id = envelope.context.callback_id.as_str();
+    if let Some(callback) = StandardCallback::from_callback_id(callback_id) {
+        return Ok((envelope, Recognised::Standard(callback)));
+    }
+    if let Some(route) = state.custom_callbacks.route(callback_id) {
+        return Ok((envelope, Recognised::Custom(route)));
+    }
+    tracing::warn!(callback_id, "unknown callback id");
+    METRICS.custom_callback_answered("none", "unrouted", 404);
+    Err(GatewayError::UnsupportedCallback(
+        "This callback is not supported by this handler (unknown context.callback_id).".into(),
+    ))
 }
 
 async fn process(

@@ -58,17 +58,24 @@ pub fn cyberapp_auth(headers: &HeaderMap, from_tenant: &str) -> Result<pb::Crede
 
 /// Checks that `X-CyberApp-Extra`, when present and not blank, is base64 of JSON text.
 pub fn check_cyberapp_extra(headers: &HeaderMap) -> Result<(), GatewayError> {
-    let Some(raw) = headers.get(CYBERAPP_EXTRA) else { return Ok(()) };
+    cyberapp_extra(headers).map(drop)
+}
+
+/// The decoded `X-CyberApp-Extra` (JSON text), when present and not blank; 400 when it is not base64 of
+/// JSON text.
+pub fn cyberapp_extra(headers: &HeaderMap) -> Result<Option<String>, GatewayError> {
+    let Some(raw) = headers.get(CYBERAPP_EXTRA) else { return Ok(None) };
     let raw = raw.as_bytes().trim_ascii();
     if raw.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let bad = || GatewayError::BadRequest("X-CyberApp-Extra must be base64-encoded JSON.".into());
     if raw.len() > MAX_HEADER_LEN {
         return Err(bad());
     }
     let decoded = BASE64.decode(raw).map_err(|_| bad())?;
-    serde_json::from_slice::<Value>(&decoded).map(drop).map_err(|_| bad())
+    serde_json::from_slice::<Value>(&decoded).map_err(|_| bad())?;
+    String::from_utf8(decoded).map(Some).map_err(|_| bad())
 }
 
 #[cfg(test)]

@@ -76,6 +76,14 @@ impl Envelope {
         })
     }
 
+    /// The payload as JSON text for a handler that reads it itself; `{}` when absent or `null`.
+    pub fn payload_json(&self) -> String {
+        match &self.payload {
+            None | Some(Value::Null) => "{}".to_owned(),
+            Some(value) => value.to_string(),
+        }
+    }
+
     /// The top-level `paging` object, when present.
     pub fn paging(&self) -> Option<&Value> {
         self.paging.as_ref()

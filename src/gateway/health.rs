@@ -1,6 +1,6 @@
 //! `GET /healthz` (the process is alive) and `GET /readyz` (the TenantService reports SERVING: its database
-//! answers and its schema is current). The gateway learns readiness over gRPC health, never from the
-//! database itself.
+//! answers and its schema is current; and this process is not shutting down). The gateway learns readiness
+//! over gRPC health, never from the database itself.
 
 use std::time::Duration;
 
@@ -12,7 +12,8 @@ use serde_json::json;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::grpc::{HealthClient, TENANT_SERVICE_NAME};
+use super::Probes;
+use crate::grpc::TENANT_SERVICE_NAME;
 
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -20,11 +21,15 @@ pub async fn live() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-pub async fn ready(State(mut health): State<HealthClient>) -> impl IntoResponse {
-    let request = HealthCheckRequest { service: TENANT_SERVICE_NAME.to_owned() };
-    let serving = match tokio::time::timeout(READINESS_TIMEOUT, health.check(request)).await {
-        Ok(Ok(response)) => response.into_inner().status() == ServingStatus::Serving,
-        Ok(Err(_)) | Err(_) => false,
+pub async fn ready(State(Probes { mut health, draining }): State<Probes>) -> impl IntoResponse {
+    // A shutting-down process is not ready whatever the TenantService says: in a gateway-only process that
+    // service is another process, which is not going away.
+    let serving = !draining.is_cancelled() && {
+        let request = HealthCheckRequest { service: TENANT_SERVICE_NAME.to_owned() };
+        match tokio::time::timeout(READINESS_TIMEOUT, health.check(request)).await {
+            Ok(Ok(response)) => response.into_inner().status() == ServingStatus::Serving,
+            Ok(Err(_)) | Err(_) => false,
+        }
     };
     if serving {
         (StatusCode::OK, Json(json!({ "status": "ready" })))

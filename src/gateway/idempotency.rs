@@ -35,6 +35,15 @@ impl CallbackKey {
         }
     }
 
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The digest of the canonical body.
+    pub fn request_hash(&self) -> &str {
+        &self.request_hash
+    }
+
     /// Wraps `message` in a request that carries this key.
     pub fn request<T>(&self, message: T) -> Result<tonic::Request<T>, GatewayError> {
         let mut request = tonic::Request::new(message);

@@ -1,7 +1,7 @@
 //! The public axum gateway: speaks the ACGW JSON protocol and nothing else.
 //!
-//! It verifies each callback, turns it into a TenantService RPC through the generated gRPC client and
-//! renders the answer. It holds no tenant state and never imports `db` or `tenant::store`.
+//! It verifies each callback, turns it into a TenantService RPC through the generated gRPC client (or, for a
+//! custom callback, a call to the vendor service CUSTOM_CALLBACK_ROUTES names) and renders the answer. It holds no tenant state and never imports `db` or `tenant::store`.
 
 pub mod auth;
 mod callback;
@@ -9,6 +9,7 @@ mod callbacks;
 mod convert;
 pub mod credentials;
 pub mod cti;
+pub mod custom;
 pub mod devmode;
 pub mod envelope;
 pub mod error;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::grpc::{HealthClient, TenantClient};
 use auth::RequestVerifier;
@@ -39,18 +41,30 @@ pub struct GatewayState {
     pub request_timeout: std::time::Duration,
     /// Slots for callbacks in progress; when none is free, a callback is shed with 429.
     pub callback_slots: Arc<tokio::sync::Semaphore>,
+    /// Where custom callbacks go (CUSTOM_CALLBACK_ROUTES), with a pooled client per vendor service.
+    pub custom_callbacks: Arc<custom::CustomCallbacks>,
     /// The development key set served at `/dev/api/idp/v1/keys`, in development mode only.
     pub dev_jwks: Option<Arc<Value>>,
+    /// Cancelled when shutdown begins: from then on new callbacks are answered 503 (the ones in flight
+    /// finish) and `/readyz` 503.
+    pub draining: CancellationToken,
+}
+
+/// What the probes need: the TenantService's health, and whether this process is shutting down.
+#[derive(Debug, Clone)]
+pub struct Probes {
+    pub health: HealthClient,
+    pub draining: CancellationToken,
 }
 
 /// The probes and metrics (`/healthz`, `/readyz`, `/metrics`): the whole HTTP surface of a process that runs
 /// no gateway (it still answers the kubelet and Prometheus on HTTP_ADDR), and part of a gateway's.
-pub fn probe_router(health: HealthClient) -> Router {
+pub fn probe_router(probes: Probes) -> Router {
     Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(crate::metrics::handler))
-        .with_state(health)
+        .with_state(probes)
 }
 
 pub fn router(state: GatewayState) -> Router {
@@ -58,6 +72,6 @@ pub fn router(state: GatewayState) -> Router {
     if let Some(jwks) = state.dev_jwks.clone() {
         router = router.route("/dev/api/idp/v1/keys", get(move || async move { axum::Json((*jwks).clone()) }));
     }
-    let probes = probe_router(state.health.clone());
+    let probes = probe_router(Probes { health: state.health.clone(), draining: state.draining.clone() });
     router.with_state(state).merge(probes)
 }

@@ -42,7 +42,12 @@ static SERVED_METHODS: LazyLock<HashSet<String>> = LazyLock::new(|| {
         // Compiled-in descriptors: one that does not decode only costs its methods their own label.
         let Ok(set) = prost_types::FileDescriptorSet::decode(encoded) else { continue };
         for file in &set.file {
-            for service in &file.service {
+            // CustomCallbackHandler is implemented by vendor services; this port does not serve it.
+            let served = file.service.iter().filter(|service| {
+                format!("{}.{}", file.package(), service.name())
+                    != crate::pb::custom_callback_handler_server::SERVICE_NAME
+            });
+            for service in served {
                 for method in &service.method {
                     methods.insert(format!("{}.{}/{}", file.package(), service.name(), method.name()));
                 }

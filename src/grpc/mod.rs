@@ -4,12 +4,13 @@
 //! This module builds the routes served on `GRPC_ADDR` (TenantService, `grpc.health.v1` and server
 //! reflection, v1 and v1alpha since grpcurl 1.8 only speaks v1alpha) and names the client types.
 //! [`channel`] carries the calls (in-process or to a remote TenantService), [`auth`] decides who may call the
-//! port, [`metrics`] counts the calls, and [`metadata`] names every piece of metadata the halves exchange.
+//! port, [`metrics`] counts the calls, [`spans`] makes them spans of the callback's trace, and [`metadata`] names every piece of metadata the halves exchange.
 
 pub mod auth;
 pub mod channel;
 pub mod metadata;
 pub mod metrics;
+pub mod spans;
 
 use tonic::service::Routes;
 use tonic_health::server::HealthReporter;
@@ -52,9 +53,13 @@ pub fn routes(service: TenantServiceImpl) -> anyhow::Result<(Routes, HealthRepor
     Ok((routes, reporter))
 }
 
-/// Reflection over our protocol and the health protocol, so that grpcurl needs no proto file.
+/// Reflection over our protocol and the health protocol, so that grpcurl needs no proto file. It lists the
+/// services this port serves; CustomCallbackHandler, which vendor services implement, is described (grpcurl
+/// `describe` finds it) but not listed.
 fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(TENANT_SERVICE_NAME)
+        .with_service_name("grpc.health.v1.Health")
 }

@@ -45,6 +45,23 @@ pub fn idempotency_key(metadata: &MetadataMap) -> Result<Option<IdempotencyKey>,
     }
 }
 
+/// The exactly-once key of a custom callback, as BeginCustomCallback carries it.
+pub fn custom_callback_key(
+    request_id: String,
+    request_hash: String,
+    response_id: String,
+) -> Result<IdempotencyKey, TenantError> {
+    for (field, value) in [("request_id", &request_id), ("request_hash", &request_hash), ("response_id", &response_id)]
+    {
+        if value.is_empty() || value.len() > MAX_METADATA_LEN {
+            return Err(TenantError::InvalidArgument(format!(
+                "{field} must be non-empty and at most {MAX_METADATA_LEN} bytes"
+            )));
+        }
+    }
+    Ok(IdempotencyKey { request_id, request_hash, response_id })
+}
+
 /// An optional data-center URL as every request carries it: absent or empty means none.
 pub fn datacenter_url(url: Option<String>) -> Result<Option<DatacenterUrl>, TenantError> {
     url.filter(|url| !url.is_empty()).as_deref().map(DatacenterUrl::parse).transpose()

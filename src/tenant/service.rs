@@ -14,7 +14,7 @@ use super::error::TenantError;
 use super::event_feed::{EventFeed, EventStream};
 use super::model::{AcronisTenantId, Identity, VendorTenantId};
 use super::paging::{decode_page_token, encode_page_token, list_page_size};
-use super::store::{TenantFilter, TenantStore};
+use super::store::{CustomCallbackClaim, TenantFilter, TenantStore};
 use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::TenantKind;
 use crate::pb;
@@ -293,6 +293,73 @@ impl TenantService for TenantServiceImpl {
             next_page_token: page.next_page_token,
             event_cursor: page.event_cursor,
         }))
+    }
+
+    async fn resolve_callback_tenant(
+        &self,
+        request: Request<pb::ResolveCallbackTenantRequest>,
+    ) -> Result<Response<pb::ResolveCallbackTenantResponse>, Status> {
+        let request = request.into_inner();
+        let id = AcronisTenantId::parse(&request.acronis_tenant_id, "acronis_tenant_id")?;
+        // Credentials first, as the mapped-partner callbacks check them: a wrong secret is 401 whatever the
+        // tenant's state, so the answer never tells an attacker which tenants are enabled.
+        let organization = match request.credentials.as_ref() {
+            Some(credentials) => Some(self.authenticate(Some(credentials)).await?),
+            None => None,
+        };
+        let resolved = self.store.callback_tenant(id).await?;
+        if request.require_enabled && !resolved.is_enabled() {
+            return Err(TenantError::PermissionDenied(
+                "The CyberApp is not enabled for this tenant (or for its partner).".into(),
+            )
+            .into());
+        }
+        if let (Some(organization), Some(tenant)) = (&organization, &resolved.tenant) {
+            let own = [Some(tenant), resolved.partner.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|record| record.vendor_tenant_id == organization.id);
+            if !own {
+                return Err(TenantError::PermissionDenied(
+                    "These credentials belong to another account than the tenant the request was made from.".into(),
+                )
+                .into());
+            }
+        }
+        Ok(Response::new(pb::ResolveCallbackTenantResponse {
+            tenant: resolved.tenant.map(convert::tenant),
+            partner: resolved.partner.map(convert::tenant),
+            identity_organization_id: organization.map(|organization| organization.id),
+        }))
+    }
+
+    async fn begin_custom_callback(
+        &self,
+        request: Request<pb::BeginCustomCallbackRequest>,
+    ) -> Result<Response<pb::BeginCustomCallbackResponse>, Status> {
+        let request = request.into_inner();
+        let key = convert::custom_callback_key(request.request_id, request.request_hash, request.response_id)?;
+        let lease = std::time::Duration::from_secs(u64::from(request.lease_seconds.max(1)));
+        let message = match self.store.begin_custom_callback(&key, lease).await? {
+            CustomCallbackClaim::Claimed => {
+                pb::BeginCustomCallbackResponse { response_id: key.response_id, recorded_answer_json: None }
+            }
+            CustomCallbackClaim::Replay { response_id, answer_json } => {
+                pb::BeginCustomCallbackResponse { response_id, recorded_answer_json: Some(answer_json) }
+            }
+        };
+        Ok(Response::new(message))
+    }
+
+    async fn finish_custom_callback(
+        &self,
+        request: Request<pb::FinishCustomCallbackRequest>,
+    ) -> Result<Response<pb::FinishCustomCallbackResponse>, Status> {
+        let request = request.into_inner();
+        self.store
+            .finish_custom_callback(&request.request_id, &request.response_id, request.answer_json.as_deref())
+            .await?;
+        Ok(Response::new(pb::FinishCustomCallbackResponse {}))
     }
 
     type WatchEventsStream = EventStream;

@@ -62,16 +62,28 @@ async fn a_request_in_flight_when_sigterm_arrives_is_still_answered() {
     let (first_half, second_half) = body.split_at(body.len() / 2);
 
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", service.http_port)).await.expect("connect");
+    // `Expect: 100-continue`: the server invites the body only once the callback is in its handler (token
+    // verified, slot taken, body being read), so the interim answer says the request is in flight.
     let head = format!(
         "POST /callback HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+         Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.expect("head");
+    let mut interim = [0u8; 25];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut interim))
+        .await
+        .expect("invited in time")
+        .expect("interim response");
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
     stream.write_all(first_half).await.expect("first half");
-    tokio::time::sleep(Duration::from_millis(200)).await;
     service.signal("-TERM");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Shutdown has begun once the service logs the signal; only then does the rest of the body follow.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !service.log().contains("SIGTERM received; draining") {
+        assert!(std::time::Instant::now() < deadline, "SIGTERM not logged:\n{}", service.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     stream.write_all(second_half).await.expect("second half");
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("response");

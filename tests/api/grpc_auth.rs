@@ -2,6 +2,7 @@
 //! reflection only, nothing without a token but health; and the gateway's own in-process client unaffected.
 
 use cyberapp_tenants::config::Secret;
+use cyberapp_tenants::grpc::metadata::AUTH_REFUSED_METADATA;
 use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
 use cyberapp_tenants::pb::{
     EnableMirroredPartnerRequest, GetMirroredPartnerStateRequest, GetTenantRequest, ListPartnersRequest,
@@ -35,9 +36,14 @@ async fn channel(app: &TestApp) -> Channel {
 }
 
 fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+    with_authorization(message, token.map(|token| format!("Bearer {token}")).as_deref())
+}
+
+/// A request whose `authorization` metadata is exactly `value` (any scheme, or none).
+fn with_authorization<T>(message: T, value: Option<&str>) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    if let Some(token) = token {
-        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("ascii"));
+    if let Some(value) = value {
+        request.metadata_mut().insert("authorization", value.parse().expect("ascii"));
     }
     request
 }
@@ -48,13 +54,18 @@ fn state_request(token: Option<&str>) -> tonic::Request<GetMirroredPartnerStateR
 
 /// Lists the services through reflection v1 with `token`.
 async fn reflect(channel: Channel, token: Option<&str>) -> Result<Vec<String>, tonic::Status> {
+    reflect_with(channel, token.map(|token| format!("Bearer {token}")).as_deref()).await
+}
+
+/// Lists the services through reflection v1 with `authorization` metadata exactly `value`.
+async fn reflect_with(channel: Channel, value: Option<&str>) -> Result<Vec<String>, tonic::Status> {
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
     let outbound = tokio_stream::iter([request]);
     let mut client = ServerReflectionClient::new(channel);
-    let mut answers = client.server_reflection_info(with_token(outbound, token)).await?.into_inner();
+    let mut answers = client.server_reflection_info(with_authorization(outbound, value)).await?.into_inner();
     let answer = answers.next().await.expect("an answer")?;
     match answer.message_response {
         Some(MessageResponse::ListServicesResponse(list)) => Ok(list.service.into_iter().map(|s| s.name).collect()),
@@ -142,4 +153,72 @@ async fn the_read_token_calls_the_read_rpcs_and_reflection_and_nothing_else() {
     assert_eq!(app.snapshot().await, before, "nothing changed");
     // The full token still does everything.
     client.get_mirrored_partner_state(state_request(Some(FULL_TOKEN))).await.expect("full token");
+}
+
+/// What a refusal looks like from outside: code, message and the auth-refused marker. Every wrong token must
+/// produce the same one as no token at all, so that nothing about the configured tokens (their length, a
+/// shared prefix, which of the two came closer) shows in the answer.
+fn refusal_shape(status: &tonic::Status) -> (Code, String, Option<String>) {
+    let marker = status.metadata().get(AUTH_REFUSED_METADATA).map(|value| value.to_str().expect("ascii").to_owned());
+    (status.code(), status.message().to_owned(), marker)
+}
+
+#[tokio::test]
+async fn wrong_tokens_of_every_length_and_form_are_refused_alike_by_every_service_reflection_included() {
+    let app = app_with_tokens(true).await;
+    let channel = channel(&app).await;
+    let mut client = TenantServiceClient::new(channel.clone());
+    let no_token = client.list_partners(ListPartnersRequest::default()).await.expect_err("refused");
+    let expected = refusal_shape(&no_token);
+    assert_eq!(expected.0, Code::Unauthenticated);
+    assert_eq!(expected.2.as_deref(), Some("true"), "marked as the port's own refusal");
+
+    // Variants of both configured tokens: shorter, longer, empty, same length with other bytes (first, last,
+    // case), and the right token without the Bearer scheme or under another.
+    let mut values = vec!["Bearer".to_owned(), "Bearer ".to_owned(), "Bearer  ".to_owned()];
+    for token in [FULL_TOKEN, READ_TOKEN] {
+        let last = token.len() - 1;
+        values.extend([
+            format!("Bearer {}", &token[..last]),
+            format!("Bearer {}", &token[..1]),
+            format!("Bearer {token}x"),
+            format!("Bearer {token}{token}"),
+            format!("Bearer x{}", &token[1..]),
+            format!("Bearer {}x", &token[..last]),
+            format!("Bearer {}", token.to_uppercase()),
+            token.to_owned(),
+            format!("Basic {token}"),
+            format!("Bearer{token}"),
+            format!("{token} Bearer"),
+        ]);
+    }
+    // The read token cut to the full token's length: same length as the full token, other bytes.
+    values.push(format!("Bearer {}", &READ_TOKEN[..FULL_TOKEN.len()]));
+    values.push(format!("Bearer {FULL_TOKEN} {READ_TOKEN}"));
+
+    for value in &values {
+        let value = Some(value.as_str());
+        let read = client.list_partners(with_authorization(ListPartnersRequest::default(), value)).await;
+        let write = client
+            .get_mirrored_partner_state(with_authorization(
+                GetMirroredPartnerStateRequest { acronis_tenant_id: PARTNER_TENANT.into() },
+                value,
+            ))
+            .await;
+        let reflection = reflect_with(channel.clone(), value).await;
+        for (rpc, status) in [
+            ("ListPartners", read.expect_err("refused")),
+            ("GetMirroredPartnerState", write.expect_err("refused")),
+            ("reflection", reflection.expect_err("refused")),
+        ] {
+            assert_eq!(refusal_shape(&status), expected, "{rpc} with authorization {value:?}");
+        }
+    }
+
+    // The same client, the same calls: the right tokens pass, in any case of the scheme.
+    for value in [format!("Bearer {FULL_TOKEN}"), format!("bearer {READ_TOKEN}"), format!("BEARER {FULL_TOKEN}")] {
+        let request = with_authorization(ListPartnersRequest::default(), Some(&value));
+        client.list_partners(request).await.unwrap_or_else(|status| panic!("{value}: {status:?}"));
+        assert!(!reflect_with(channel.clone(), Some(&value)).await.expect("reflection").is_empty(), "{value}");
+    }
 }

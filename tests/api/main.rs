@@ -5,7 +5,10 @@
 // Helpers outside #[test] functions state their expectations by panicking too.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, reason = "test harness")]
 
+mod argon2_slots;
 mod binary;
+mod credential_replicas;
+mod custom_callbacks;
 mod customers;
 mod dev_mode;
 mod directory;
@@ -17,6 +20,8 @@ mod health;
 mod helpers;
 mod hostile_input;
 mod idempotency;
+mod idempotency_retention;
+mod jwks;
 mod large_answers;
 mod large_partner;
 mod limits;
@@ -25,10 +30,13 @@ mod metrics;
 mod mirrored_partner;
 mod nested_partners;
 mod partner_mapping;
+mod request_timeout;
+mod shutdown;
 mod slow_clients;
 mod split_deployment;
 mod sqlite_settings;
 mod tenant_queries;
 mod tls;
+mod traces;
 mod verification;
 mod watch_events;

@@ -2,8 +2,14 @@
 //! development mode refuses to start with TLS settings.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::helpers::{PARTNER_TENANT, TestApp, enable_partner};
+
+/// The content type of a TLS alert record.
+const TLS_ALERT: u8 = 0x15;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls").join(name)
@@ -58,10 +64,21 @@ async fn a_tls_1_2_client_is_refused() {
 }
 
 #[tokio::test]
-async fn plain_http_to_the_tls_port_gets_no_answer() {
+async fn plain_http_to_the_tls_port_gets_no_http_answer() {
     let app = tls_app().await;
+    let address = app.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("write");
+    // The server reads a TLS record that is not one and closes the connection; it must do so promptly (well
+    // before the 5 s first-request deadline), and whatever it sent before closing is not HTTP.
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection was not closed");
+    assert!(!answer.starts_with(b"HTTP/"), "{}", String::from_utf8_lossy(&answer));
+    assert!(answer.is_empty() || answer[0] == TLS_ALERT, "neither closed nor a TLS alert: {answer:?}");
+    // And reqwest, speaking plain HTTP, gets an error rather than a response.
     let plain = crate::helpers::http_client().get(format!("{}/healthz", app.base_url)).send().await;
-    assert!(plain.is_err() || plain.is_ok_and(|response| response.status() != 200));
+    assert!(plain.is_err(), "{plain:?}");
 }
 
 #[tokio::test]
@@ -80,7 +97,9 @@ async fn a_certificate_without_its_key_refuses_to_start() {
     let database = crate::helpers::TestDatabase::create().await;
     let mut args = crate::helpers::serve_args(&database.url, "http://127.0.0.1:1");
     args.tls_cert_file = Some(fixture("cert.pem"));
-    assert!(cyberapp_tenants::app::App::build(&args).await.is_err());
+    let error = cyberapp_tenants::app::App::build(&args).await.expect_err("no key");
+    assert!(error.to_string().contains("TLS_CERT_FILE and TLS_KEY_FILE go together"), "{error:#}");
     args.tls_key_file = Some(fixture("cert.pem"));
-    assert!(cyberapp_tenants::app::App::build(&args).await.is_err(), "a certificate is not a key");
+    let error = cyberapp_tenants::app::App::build(&args).await.expect_err("a certificate is not a key");
+    assert!(format!("{error:#}").contains("holds no readable PEM private key"), "{error:#}");
 }

@@ -8,8 +8,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ENDPOINT_ID, PARTNER_TENANT, TestApp, TestKey, enable_partner, get_partner_state, reset_partner, token_for,
-    unix_now,
+    ENDPOINT_ID, PARTNER_TENANT, TestApp, TestKey, TestResponse, enable_partner, get_partner_state, reset_partner,
+    token_for, unix_now,
 };
 
 /// Sends a state-changing callback (`reset` of an enabled partner) with `authorization` and asserts it is
@@ -198,8 +198,9 @@ async fn a_rotated_signing_key_is_picked_up() {
     // Within the refetch interval the new kid is not fetched yet: the throttle holds even for real keys.
     let too_soon = app.callback_with_token(&body, Some(&token)).await;
     assert_eq!(too_soon.status, 401, "{}", too_soon.body);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let response = app.callback_with_token(&body, Some(&token)).await;
+    // Once the interval has passed, the next request with the new kid fetches the key set: poll for it (each
+    // refusal before then is throttled and fetches nothing).
+    let response = until_accepted(&app, &body, &token).await;
 
     assert_eq!(response.status, 200, "{}", response.body);
     assert_eq!(app.idp.fetch_count(), 2, "one fetch at first use, one for the new kid");
@@ -264,6 +265,7 @@ async fn a_reused_token_is_refused_once_it_expires_even_though_it_was_accepted_b
     assert_eq!(accepted.status, 200, "{}", accepted.body);
     assert_eq!(app.callback_with_token(&body, Some(&token)).await.status, 200, "reused within its lifetime");
 
+    // Deliberate passage of time, not synchronisation: the token must outlive its `exp` (2 s, no leeway).
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let expired = app.callback_with_token(&body, Some(&token)).await;
     expired.assert_error(401);
@@ -279,10 +281,10 @@ async fn a_reused_token_stops_working_once_its_key_is_rotated_away() {
 
     // The issuer replaces its key; a token with the new kid makes the service fetch the new set.
     app.idp.publish(vec![TestKey::rotated()]);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let rotated = TestKey::rotated();
     let new_token = rotated.sign(&rotated.kid, &app.idp.claims(ENDPOINT_ID));
-    assert_eq!(app.callback_with_token(&body, Some(&new_token)).await.status, 200);
+    // The new set is fetched once the 1 s refetch interval since the first fetch has passed.
+    assert_eq!(until_accepted(&app, &body, &new_token).await.status, 200);
 
     let old = app.callback_with_token(&body, Some(&old_token)).await;
     old.assert_error(401);
@@ -352,13 +354,28 @@ async fn jwks_redirects_are_followed_only_within_the_issuers_origin() {
     let response = app.callback_with_token(&get_partner_state(PARTNER_TENANT), Some(&token)).await;
     assert_eq!(response.status, 200, "a redirect within the issuer is followed: {}", response.body);
 
-    // Elsewhere: another host name for the same machine, so the fake IdP there would answer if asked.
-    let elsewhere = TestApp::spawn().await;
-    let idp_port = elsewhere.idp.issuer.rsplit(':').next().expect("port").to_owned();
-    let away = redirecting_issuer(move |_| format!("http://localhost:{idp_port}/api/idp/v1/keys")).await;
-    let app = TestApp::spawn_with(|args| args.acgw.trusted_issuers = vec![away.clone()]).await;
-    let token = signed(&app, |claims| claims["iss"] = json!(away));
-    let response = app.callback_with_token(&get_partner_state(PARTNER_TENANT), Some(&token)).await;
-    response.assert_error(503);
-    assert_eq!(elsewhere.idp.fetch_count(), 0, "the key set was not fetched from another origin");
+    // Elsewhere: another host name for the same machine, or the same host on another port, where a fake IdP
+    // would answer if asked.
+    for host in ["localhost", "127.0.0.1"] {
+        let elsewhere = TestApp::spawn().await;
+        let idp_port = elsewhere.idp.issuer.rsplit(':').next().expect("port").to_owned();
+        let away = redirecting_issuer(move |_| format!("http://{host}:{idp_port}/api/idp/v1/keys")).await;
+        let app = TestApp::spawn_with(|args| args.acgw.trusted_issuers = vec![away.clone()]).await;
+        let token = signed(&app, |claims| claims["iss"] = json!(away));
+        let response = app.callback_with_token(&get_partner_state(PARTNER_TENANT), Some(&token)).await;
+        response.assert_error(503);
+        assert_eq!(elsewhere.idp.fetch_count(), 0, "{host}: the key set was not fetched from another origin");
+    }
+}
+
+/// Sends `body` with `token` until it is accepted (a refused attempt is answered 401), for at most 10 s.
+async fn until_accepted(app: &TestApp, body: &Value, token: &str) -> TestResponse {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let response = app.callback_with_token(body, Some(token)).await;
+        if response.status != 401 || std::time::Instant::now() > deadline {
+            return response;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -206,6 +206,8 @@ async fn a_consumer_whose_events_have_expired_is_told_to_resync() {
     let app = TestApp::spawn_with(|args| args.event_retention_secs = 1).await;
     ok(&app, &enable_partner(PARTNER_TENANT, "Partner", None)).await;
     ok(&app, &reset_partner(PARTNER_TENANT)).await;
+    // Deliberate passage of time, not synchronisation: these events must grow older than the 1 s retention
+    // before the next one is committed, so that the sweep expires them and keeps the next.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     ok(&app, &enable_partner(PARTNER_TENANT, "Partner", None)).await;
 

@@ -39,9 +39,12 @@ Create chart name and version as used by the chart label.
 {{- end }}
 
 {{/*
-Common labels
+Common labels: the chart's, merged with commonLabels.
 */}}
 {{- define "cyberapp-tenants.labels" -}}
+{{- include "cyberapp-tenants.mergeLabels" (dict "chart" (include "cyberapp-tenants.chartLabels" .) "user" (list .Values.commonLabels)) }}
+{{- end }}
+{{- define "cyberapp-tenants.chartLabels" -}}
 helm.sh/chart: {{ include "cyberapp-tenants.chart" . }}
 {{ include "cyberapp-tenants.selectorLabels" . }}
 {{- if .Chart.AppVersion }}
@@ -49,7 +52,41 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/component: {{ .Values.config.serviceRole }}
-{{- with .Values.commonLabels }}
+{{- end }}
+{{/*
+The Deployment's pod labels: the chart's, podLabels, commonLabels.
+*/}}
+{{- define "cyberapp-tenants.podLabels" -}}
+{{- include "cyberapp-tenants.mergeLabels" (dict "chart" (include "cyberapp-tenants.chartLabels" .) "user" (list .Values.podLabels .Values.commonLabels)) }}
+{{- end }}
+
+{{/*
+Labels the user may not set (commonLabels, podLabels, serviceMonitor.additionalLabels): the selectors and
+Helm's ownership rely on them.
+*/}}
+{{- define "cyberapp-tenants.reservedLabels" -}}
+app.kubernetes.io/name,app.kubernetes.io/instance,app.kubernetes.io/managed-by
+{{- end }}
+
+{{/*
+The chart's labels (YAML text, one `key: value` a line, in its own order) merged with the user's maps
+(highest precedence first): every key once, a user's value replacing the chart's (the reserved keys are
+refused by the validation). With no user labels the chart's text is unchanged.
+(dict "chart" (include ...) "user" (list .Values.podLabels .Values.commonLabels))
+*/}}
+{{- define "cyberapp-tenants.mergeLabels" -}}
+{{- $user := dict }}
+{{- range .user }}
+{{- $user = merge $user (default (dict) .) }}
+{{- end }}
+{{- $lines := list }}
+{{- range splitList "\n" .chart }}
+{{- if and . (not (hasKey $user (trim (first (splitList ":" .))))) }}
+{{- $lines = append $lines . }}
+{{- end }}
+{{- end }}
+{{- join "\n" $lines }}
+{{- with $user }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
@@ -68,6 +105,9 @@ the Services, the PodDisruptionBudget and the NetworkPolicy never select them.
 (dict "ctx" $ "component" "migration")
 */}}
 {{- define "cyberapp-tenants.auxLabels" -}}
+{{- include "cyberapp-tenants.mergeLabels" (dict "chart" (include "cyberapp-tenants.auxChartLabels" .) "user" (list .ctx.Values.commonLabels)) }}
+{{- end }}
+{{- define "cyberapp-tenants.auxChartLabels" -}}
 helm.sh/chart: {{ include "cyberapp-tenants.chart" .ctx }}
 app.kubernetes.io/name: {{ printf "%s-%s" (include "cyberapp-tenants.name" .ctx | trunc 40 | trimSuffix "-") .component }}
 app.kubernetes.io/instance: {{ .ctx.Release.Name }}
@@ -77,9 +117,6 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
 {{- end }}
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
-{{- with .ctx.Values.commonLabels }}
-{{ toYaml . }}
-{{- end }}
 {{- end }}
 
 {{/*
@@ -164,6 +201,26 @@ The Secret the pods read DATABASE_URL / GRPC_AUTH_TOKEN / GRPC_READ_TOKEN from, 
 {{- end }}
 
 {{/*
+CUSTOM_CALLBACK_AUTH_TOKEN, only in the roles that run the gateway (the tenant-service role refuses it): "true"
+when the pods get it, from customCallbacks.existingSecret.name or from customCallbacks.authToken in the chart's
+Secret; then the Secret and its key.
+*/}}
+{{- define "cyberapp-tenants.hasCustomCallbackAuthToken" -}}
+{{- $c := .Values.customCallbacks }}
+{{- if and (include "cyberapp-tenants.runsGateway" .) (or $c.existingSecret.name $c.authToken) }}true{{ end }}
+{{- end }}
+{{- define "cyberapp-tenants.customCallbackAuthTokenSecretName" -}}
+{{- default (include "cyberapp-tenants.fullname" .) .Values.customCallbacks.existingSecret.name }}
+{{- end }}
+{{- define "cyberapp-tenants.customCallbackAuthTokenKey" -}}
+{{- if .Values.customCallbacks.existingSecret.name }}{{ .Values.customCallbacks.existingSecret.authTokenKey }}{{ else }}CUSTOM_CALLBACK_AUTH_TOKEN{{ end }}
+{{- end }}
+{{- /* "true" when the chart's Secret holds CUSTOM_CALLBACK_AUTH_TOKEN (customCallbacks.authToken). */}}
+{{- define "cyberapp-tenants.storesCustomCallbackAuthToken" -}}
+{{- if and (include "cyberapp-tenants.runsGateway" .) .Values.customCallbacks.authToken (not .Values.customCallbacks.existingSecret.name) }}true{{ end }}
+{{- end }}
+
+{{/*
 "true" when the chart generates GRPC_AUTH_TOKEN: the pods serve the TenantService on a non-loopback address
 (0.0.0.0:50051), which the service refuses without a token, and neither existingSecret.name nor
 grpcAuth.token gives one (nor does grpcAuth.allowUnauthenticated waive it). A gateway-role release runs no
@@ -220,7 +277,7 @@ they show a fresh random value each time. Empty when there is no token to store.
 "true" when the chart itself creates the Secret (something secret to hold, and no existingSecret).
 */}}
 {{- define "cyberapp-tenants.createSecret" -}}
-{{- if and (not .Values.existingSecret.name) (or (include "cyberapp-tenants.postgres" .) (include "cyberapp-tenants.grpcAuthToken" .) (include "cyberapp-tenants.hasGrpcReadToken" .)) }}true{{ end }}
+{{- if and (not .Values.existingSecret.name) (or (include "cyberapp-tenants.postgres" .) (include "cyberapp-tenants.grpcAuthToken" .) (include "cyberapp-tenants.hasGrpcReadToken" .) (include "cyberapp-tenants.storesCustomCallbackAuthToken" .)) }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -242,30 +299,85 @@ terminationGracePeriodSeconds: the value given, or enough for the preStop pause 
 {{- end }}
 
 {{/*
-The pod and container security settings: non-root uid/gid 65532 (distroless `nonroot`), read-only root,
-no privilege escalation, no capabilities, the runtime's default seccomp profile.
+The pod and container security settings (podSecurityContext, securityContext; by default non-root uid/gid
+65532 (distroless `nonroot`), read-only root, no privilege escalation, no capabilities, the runtime's default
+seccomp profile). Keys set to null are left out (OpenShift assigns uid, gid and fsGroup itself); the
+hardening keys are always the chart's, whatever the values say.
 */}}
 {{- define "cyberapp-tenants.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-fsGroup: 65532
-fsGroupChangePolicy: OnRootMismatch
-seccompProfile:
-  type: RuntimeDefault
+{{- $sc := include "cyberapp-tenants.withoutNulls" .Values.podSecurityContext | fromYaml }}
+{{- $_ := set $sc "runAsNonRoot" true }}
+{{- include "cyberapp-tenants.orderedYaml" (dict "map" $sc "order" (list "runAsNonRoot" "runAsUser" "runAsGroup" "fsGroup" "fsGroupChangePolicy" "supplementalGroups" "seccompProfile")) }}
 {{- end }}
 {{- define "cyberapp-tenants.containerSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-readOnlyRootFilesystem: true
-allowPrivilegeEscalation: false
-privileged: false
-capabilities:
-  drop:
-    - ALL
-seccompProfile:
-  type: RuntimeDefault
+{{- $sc := include "cyberapp-tenants.withoutNulls" .Values.securityContext | fromYaml }}
+{{- $_ := set $sc "runAsNonRoot" true }}
+{{- $_ = set $sc "readOnlyRootFilesystem" true }}
+{{- $_ = set $sc "allowPrivilegeEscalation" false }}
+{{- $_ = set $sc "privileged" false }}
+{{- $_ = set $sc "capabilities" (dict "drop" (list "ALL")) }}
+{{- include "cyberapp-tenants.orderedYaml" (dict "map" $sc "order" (list "runAsNonRoot" "runAsUser" "runAsGroup" "readOnlyRootFilesystem" "allowPrivilegeEscalation" "privileged" "capabilities" "seccompProfile")) }}
+{{- end }}
+{{- /* A map as YAML, the keys of "order" first in that order, then the others. */}}
+{{- define "cyberapp-tenants.orderedYaml" -}}
+{{- $m := .map }}
+{{- $lines := list }}
+{{- range .order }}
+{{- if hasKey $m . }}{{ $lines = append $lines (toYaml (dict . (index $m .))) }}{{ end }}
+{{- end }}
+{{- $rest := dict }}
+{{- $order := .order }}
+{{- range $k, $v := $m }}{{ if not (has $k $order) }}{{ $_ := set $rest $k $v }}{{ end }}{{ end }}
+{{- with $rest }}{{ $lines = append $lines (toYaml .) }}{{ end }}
+{{- join "\n" $lines }}
+{{- end }}
+{{- /* A map without its null values (one level down too), as YAML. */}}
+{{- define "cyberapp-tenants.withoutNulls" -}}
+{{- $out := dict }}
+{{- range $k, $v := . }}
+{{- if kindIs "map" $v }}
+{{- $inner := dict }}
+{{- range $ik, $iv := $v }}
+{{- if not (kindIs "invalid" $iv) }}{{ $_ := set $inner $ik $iv }}{{ end }}
+{{- end }}
+{{- if $inner }}{{ $_ := set $out $k $inner }}{{ end }}
+{{- else if not (kindIs "invalid" $v) }}
+{{- $_ := set $out $k $v }}
+{{- end }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
+
+{{/*
+The Deployment's affinity and topologySpreadConstraints: the values', plus spreadPreset's soft spread keyed
+on the release (only the pods of the same rollout count: matchLabelKeys pod-template-hash).
+*/}}
+{{- define "cyberapp-tenants.affinity" -}}
+{{- $affinity := deepCopy (default (dict) .Values.affinity) }}
+{{- if .Values.spreadPreset.enabled }}
+{{- $anti := default (dict) $affinity.podAntiAffinity }}
+{{- $term := dict "weight" 100 "podAffinityTerm" (dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (include "cyberapp-tenants.selectorLabels" . | fromYaml)) "matchLabelKeys" (list "pod-template-hash")) }}
+{{- $_ := set $anti "preferredDuringSchedulingIgnoredDuringExecution" (append (default (list) $anti.preferredDuringSchedulingIgnoredDuringExecution) $term) }}
+{{- $_ = set $affinity "podAntiAffinity" $anti }}
+{{- end }}
+{{- with $affinity }}{{ toYaml . }}{{ end }}
+{{- end }}
+{{- define "cyberapp-tenants.topologySpreadConstraints" -}}
+{{- $constraints := default (list) .Values.topologySpreadConstraints }}
+{{- if .Values.spreadPreset.enabled }}
+{{- range list "topology.kubernetes.io/zone" "kubernetes.io/hostname" }}
+{{- $constraints = append $constraints (dict "maxSkew" 1 "topologyKey" . "whenUnsatisfiable" "ScheduleAnyway" "labelSelector" (dict "matchLabels" (include "cyberapp-tenants.selectorLabels" $ | fromYaml)) "matchLabelKeys" (list "pod-template-hash")) }}
+{{- end }}
+{{- end }}
+{{- with $constraints }}{{ toYaml . }}{{ end }}
+{{- end }}
+
+{{/*
+The image of the `helm test` pod: tests.image.registry/repository:tag.
+*/}}
+{{- define "cyberapp-tenants.testImage" -}}
+{{- $i := .Values.tests.image }}
+{{- if $i.registry }}{{ printf "%s/%s:%s" (trimSuffix "/" $i.registry) $i.repository $i.tag }}{{ else }}{{ printf "%s:%s" $i.repository $i.tag }}{{ end }}
 {{- end }}
 
 {{/*
@@ -323,6 +435,16 @@ Refuses values that would deploy something broken, with a message saying what to
 {{- if and $v.grpcAuth.readToken $v.grpcAuth.allowUnauthenticated (not $v.grpcAuth.token) }}
 {{- fail "grpcAuth.readToken needs a full token too (the service refuses GRPC_READ_TOKEN without GRPC_AUTH_TOKEN): set grpcAuth.token, or grpcAuth.allowUnauthenticated=false to have one generated" }}
 {{- end }}
+{{- $cc := $v.customCallbacks }}
+{{- if and (eq $v.config.serviceRole "tenant-service") (or $v.config.customCallbackRoutes $cc.authToken $cc.existingSecret.name) }}
+{{- fail "config.customCallbackRoutes, customCallbacks.authToken and customCallbacks.existingSecret.name are only used by releases that run the gateway (config.serviceRole all or gateway): the tenant-service role answers no callbacks; give them to the gateway release" }}
+{{- end }}
+{{- if and $cc.authToken $cc.existingSecret.name }}
+{{- fail "customCallbacks.authToken must be empty when customCallbacks.existingSecret.name is set: put CUSTOM_CALLBACK_AUTH_TOKEN in that Secret (key customCallbacks.existingSecret.authTokenKey)" }}
+{{- end }}
+{{- if and $cc.authToken $v.existingSecret.name }}
+{{- fail "customCallbacks.authToken must be empty when existingSecret.name is set (the chart then creates no Secret to keep it in): put CUSTOM_CALLBACK_AUTH_TOKEN in a Secret, e.g. that one, and set customCallbacks.existingSecret.name to it" }}
+{{- end }}
 {{- if and $v.ingress.enabled (eq $v.config.serviceRole "tenant-service") }}
 {{- fail "ingress.enabled: the tenant-service role serves no callbacks (only /healthz, /readyz and /metrics on HTTP); put the ingress on the gateway release" }}
 {{- end }}
@@ -342,9 +464,53 @@ Refuses values that would deploy something broken, with a message saying what to
 {{- if and $v.podDisruptionBudget.enabled (kindIs "invalid" $v.podDisruptionBudget.minAvailable) (kindIs "invalid" $v.podDisruptionBudget.maxUnavailable) }}
 {{- fail "podDisruptionBudget.enabled needs minAvailable or maxUnavailable" }}
 {{- end }}
+{{- $reserved := splitList "," (include "cyberapp-tenants.reservedLabels" .) }}
+{{- range $field, $labels := dict "commonLabels" $v.commonLabels "podLabels" $v.podLabels "serviceMonitor.additionalLabels" $v.serviceMonitor.additionalLabels }}
+{{- range $reserved }}
+{{- if hasKey (default (dict) $labels) . }}
+{{- fail (printf "%s must not set %s: the chart sets it (the Services, the PodDisruptionBudget and the NetworkPolicy select the pods by it, Helm owns the objects by it)" $field .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range concat $v.extraVolumes $v.extraVolumeMounts }}
+{{- if has .name (list "tmp" "data" "tls") }}
+{{- fail (printf "extraVolumes and extraVolumeMounts must not use the name %s: tmp, data and tls are the chart's own volumes" .name) }}
+{{- end }}
+{{- end }}
+{{- range $v.extraVolumeMounts }}
+{{- $mount := .name }}
+{{- if not (has $mount (list "tmp" "data" "tls")) }}
+{{- $found := false }}
+{{- range $v.extraVolumes }}{{ if eq .name $mount }}{{ $found = true }}{{ end }}{{ end }}
+{{- if not $found }}
+{{- fail (printf "extraVolumeMounts mounts %s, which is not in extraVolumes" $mount) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and $v.serviceMonitor.enabled $v.serviceMonitor.tlsCa (not $v.tls.enabled) }}
+{{- fail "serviceMonitor.tlsCa is only used with tls.enabled (the scrape is plain HTTP otherwise)" }}
+{{- end }}
+{{- if and $v.serviceMonitor.tlsCa $v.serviceMonitor.tlsInsecureSkipVerify }}
+{{- fail "serviceMonitor.tlsCa and serviceMonitor.tlsInsecureSkipVerify contradict each other: trust the CA, or skip the checks" }}
+{{- end }}
 {{- range $v.extraEnv }}
 {{- if eq .name "ACGW_DEV_MODE" }}
 {{- fail "extraEnv must not set ACGW_DEV_MODE: development mode trusts a local signing key and is never for a cluster" }}
 {{- end }}
+{{- if and (eq .name "CUSTOM_CALLBACK_AUTH_TOKEN") (hasKey . "value") }}
+{{- fail "extraEnv must not set CUSTOM_CALLBACK_AUTH_TOKEN as a plain value: set customCallbacks.existingSecret.name (or customCallbacks.authToken, kept in the chart's Secret)" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The migration Job's ServiceAccount: its own hook ServiceAccount <fullname>-migrate when the chart creates
+ServiceAccounts, else the existing one the pods use.
+*/}}
+{{- define "cyberapp-tenants.migrationServiceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- include "cyberapp-tenants.migrationName" . }}
+{{- else }}
+{{- include "cyberapp-tenants.serviceAccountName" . }}
 {{- end }}
 {{- end }}

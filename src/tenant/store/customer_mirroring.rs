@@ -29,14 +29,13 @@ impl TenantStore {
         &self,
         partner: AcronisTenantId,
     ) -> Result<Vec<tenant::Model>, TenantError> {
-        Ok(tenant::Entity::find()
+        let query = tenant::Entity::find()
             .filter(tenant::Column::PartnerAcronisTenantId.eq(partner.to_string()))
             .filter(tenant::Column::Kind.eq(TenantKind::Customer))
             .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mirrored))
             .filter(tenant::Column::State.eq(EnablementState::Enabled))
-            .order_by_asc(tenant::Column::Id)
-            .all(self.connection())
-            .await?)
+            .order_by_asc(tenant::Column::Id);
+        self.read("enabled_mirrored_customers", async { Ok(query.all(self.connection()).await?) }).await
     }
 
     /// Applies `set_state`: creates or re-enables `enabled`, then disables `disabled`; all or nothing.

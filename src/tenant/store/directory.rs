@@ -65,7 +65,10 @@ pub struct ImportSummary {
 
 impl TenantStore {
     pub async fn organization(&self, id: &VendorTenantId) -> Result<Option<organization::Model>, TenantError> {
-        Ok(organization::Entity::find_by_id(id.as_str()).one(self.connection()).await?)
+        self.read("organization", async {
+            Ok(organization::Entity::find_by_id(id.as_str()).one(self.connection()).await?)
+        })
+        .await
     }
 
     pub async fn credential(&self, identity: &Identity) -> Result<Option<credential::Model>, TenantError> {
@@ -78,10 +81,9 @@ impl TenantStore {
         &self,
         identity: &Identity,
     ) -> Result<Option<(credential::Model, organization::Model)>, TenantError> {
-        let found = credential::Entity::find_by_id(identity.as_str())
-            .find_also_related(organization::Entity)
-            .one(self.connection())
-            .await?;
+        let query = credential::Entity::find_by_id(identity.as_str()).find_also_related(organization::Entity);
+        let found =
+            self.read("credential_with_organization", async { Ok(query.one(self.connection()).await?) }).await?;
         Ok(found.and_then(|(credential, organization)| Some((credential, organization?))))
     }
 

@@ -6,15 +6,20 @@
 //! families, and importing none of them: [`cascade`] (what a partner reset does to its customers),
 //! [`records`] (the tenant record: lookups by Acronis tenant, creation, the enable-or-update rule), [`sql`]
 //! (shared SQL text), [`events`] (the outbox and its sequencer) and [`idempotency`] (the callback log).
-//! [`queries`] holds the plain reads of vendor services. This file holds the write-transaction runner.
+//! [`queries`] holds the plain reads of vendor services, [`custom_callbacks`] what the gateway asks before it
+//! calls a vendor's custom-callback handler. This file holds the write-transaction runner.
 //!
 //! Each change runs in one write transaction that also writes its outbox events, so a change and its event
 //! commit together or not at all. On SQLite a write transaction starts with `BEGIN IMMEDIATE`: a deferred
 //! transaction that reads first and writes later fails at once with "database is locked" when another writer
 //! got in between, whereas an immediate one waits for the lock under the busy timeout. Within this process,
 //! SQLite writers first wait their turn in an async queue (see `TenantStore::writer`).
+//!
+//! With traces on, each write transaction is a `store.write` span and the reads of a callback's path are
+//! `store.read` spans, children of the TenantService call they serve.
 
 mod cascade;
+mod custom_callbacks;
 mod customer_mapping;
 mod customer_mirroring;
 mod directory;
@@ -26,6 +31,7 @@ mod queries;
 mod records;
 mod sql;
 
+pub use custom_callbacks::{CallbackTenant, CustomCallbackClaim};
 pub use customer_mapping::{CustomerMappingChange, CustomerOrganization};
 pub use customer_mirroring::MirroredCustomer;
 pub use directory::{CredentialImport, DirectoryImport, ImportSummary, OrganizationUpsert};
@@ -41,11 +47,13 @@ use sea_orm::{
     TransactionTrait,
 };
 use tokio::sync::Notify;
+use tracing::Instrument as _;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::TenantError;
+use crate::telemetry::tracing_enabled;
 
 /// How often a write transaction is tried when it collides with a concurrent one.
 const WRITE_ATTEMPTS: u32 = 5;
@@ -60,6 +68,9 @@ pub struct TenantStore {
     /// connection. Queued here they wait their turn in order, without a connection. (Another process, such
     /// as `directory import`, still meets SQLite's own lock and busy timeout.)
     writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// A test hook (`--test-pause-before-commit-ms`, hidden): how long each write transaction waits between
+    /// its last statement and its commit. `None` outside tests.
+    pause_before_commit: Option<std::time::Duration>,
 }
 
 /// A write transaction and, on SQLite, this process's writer turn, which must be held until it ends.
@@ -68,7 +79,14 @@ pub(super) type WriteTransaction = (Option<tokio::sync::OwnedMutexGuard<()>>, Da
 impl TenantStore {
     pub fn new(db: DatabaseConnection) -> Self {
         let writer = (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Self { db, commits: Arc::new(Notify::new()), writer }
+        Self { db, commits: Arc::new(Notify::new()), writer, pause_before_commit: None }
+    }
+
+    /// Test hook: every write transaction pauses for `pause` before it commits (zero: no pause).
+    #[must_use]
+    pub fn with_pause_before_commit(mut self, pause: std::time::Duration) -> Self {
+        self.pause_before_commit = (!pause.is_zero()).then_some(pause);
+        self
     }
 
     /// Begins a write transaction (see the module's notes), on SQLite once this process's earlier writers are
@@ -122,6 +140,55 @@ impl TenantStore {
             &'t DatabaseTransaction,
         ) -> std::pin::Pin<Box<dyn Future<Output = Result<T, TenantError>> + Send + 't>>,
     {
+        if !tracing_enabled() {
+            return self.write_once_untraced(key, work).await;
+        }
+        // The transaction's span: the system, whether it was idempotent, and whether it replayed; never keys.
+        let span = tracing::info_span!(
+            "store.write",
+            db.system = self.db_system(),
+            idempotent = key.is_some(),
+            replayed = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let written = self.write_once_untraced(key, work).instrument(span.clone()).await;
+        match &written {
+            Ok(recorded) => span.record("replayed", recorded.replayed),
+            Err(_) => span.record("otel.status_code", "ERROR"),
+        };
+        written
+    }
+
+    /// Runs `query`, a read, under a `store.read` span named by `operation` when traces are on.
+    pub(super) async fn read<T>(
+        &self,
+        operation: &'static str,
+        query: impl Future<Output = Result<T, TenantError>>,
+    ) -> Result<T, TenantError> {
+        if !tracing_enabled() {
+            return query.await;
+        }
+        query
+            .instrument(tracing::info_span!("store.read", db.operation.name = operation, db.system = self.db_system()))
+            .await
+    }
+
+    /// OpenTelemetry's `db.system` name of the backend.
+    fn db_system(&self) -> &'static str {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => "postgresql",
+            DbBackend::Sqlite => "sqlite",
+            _ => "other_sql",
+        }
+    }
+
+    async fn write_once_untraced<T, F>(&self, key: Option<&IdempotencyKey>, work: F) -> Result<Recorded<T>, TenantError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: for<'t> Fn(
+            &'t DatabaseTransaction,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Result<T, TenantError>> + Send + 't>>,
+    {
         let mut attempt = 1;
         loop {
             let (turn, tx) = self.begin_write().await?;
@@ -134,6 +201,10 @@ impl TenantStore {
                 let outcome = work(&tx).await?;
                 if let Some(key) = key {
                     idempotency::record(&tx, key, &outcome).await?;
+                }
+                if let Some(pause) = self.pause_before_commit {
+                    // The change is written but not committed: a test's request timeout fires here.
+                    tokio::time::sleep(pause).await;
                 }
                 Ok(Recorded { outcome, response_id: key.map(|key| key.response_id.clone()), replayed: false })
             }

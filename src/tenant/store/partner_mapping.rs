@@ -22,13 +22,12 @@ impl TenantStore {
         &self,
         organization: &organization::Model,
     ) -> Result<Option<tenant::Model>, TenantError> {
-        Ok(tenant::Entity::find()
+        let query = tenant::Entity::find()
             .filter(tenant::Column::VendorTenantId.eq(organization.id.as_str()))
             .filter(tenant::Column::Kind.eq(TenantKind::Partner))
             .filter(tenant::Column::State.eq(EnablementState::Enabled))
-            .filter(tenant::Column::AcronisTenantId.is_not_null())
-            .one(self.connection())
-            .await?)
+            .filter(tenant::Column::AcronisTenantId.is_not_null());
+        self.read("partner_mapping_of", async { Ok(query.one(self.connection()).await?) }).await
     }
 
     /// Maps `organization` to the Acronis partner tenant `acronis`. The same pair again is a no-op.

@@ -27,7 +27,7 @@ pub struct MirroredPartnerEnablement {
 impl TenantStore {
     /// The partner record of an Acronis tenant, whatever its state; `None` when there is none.
     pub async fn partner(&self, id: AcronisTenantId) -> Result<Option<tenant::Model>, TenantError> {
-        Ok(find_holding(&self.db, id, Holder::Partner).await?)
+        self.read("partner", async { Ok(find_holding(&self.db, id, Holder::Partner).await?) }).await
     }
 
     /// Creates or re-enables the mirrored partner record and returns it.

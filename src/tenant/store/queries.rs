@@ -23,11 +23,17 @@ pub struct TenantFilter {
 
 impl TenantStore {
     pub async fn tenant_by_acronis_id(&self, id: AcronisTenantId) -> Result<Option<tenant::Model>, TenantError> {
-        Ok(tenant::Entity::find().filter(tenant::Column::AcronisTenantId.eq(id.to_string())).one(&self.db).await?)
+        self.read("tenant_by_acronis_id", async {
+            Ok(tenant::Entity::find().filter(tenant::Column::AcronisTenantId.eq(id.to_string())).one(&self.db).await?)
+        })
+        .await
     }
 
     pub async fn tenant_by_vendor_id(&self, id: &VendorTenantId) -> Result<Option<tenant::Model>, TenantError> {
-        Ok(tenant::Entity::find().filter(tenant::Column::VendorTenantId.eq(id.as_str())).one(&self.db).await?)
+        self.read("tenant_by_vendor_id", async {
+            Ok(tenant::Entity::find().filter(tenant::Column::VendorTenantId.eq(id.as_str())).one(&self.db).await?)
+        })
+        .await
     }
 
     /// Up to `limit` records matching `filter` whose row id is above `after`, oldest first.
@@ -51,6 +57,6 @@ impl TenantStore {
         if let Some(partner) = filter.partner {
             query = query.filter(tenant::Column::PartnerAcronisTenantId.eq(partner.to_string()));
         }
-        Ok(query.all(&self.db).await?)
+        self.read("list_tenants", async { Ok(query.all(&self.db).await?) }).await
     }
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cyberapp_tenants::app::App;
-use cyberapp_tenants::config::{AcgwArgs, CredentialArgs, DatabaseArgs, GrpcAuthArgs, ServeArgs, ServiceRole};
+use cyberapp_tenants::config::{
+    AcgwArgs, CredentialArgs, CustomCallbackArgs, DatabaseArgs, GrpcAuthArgs, ServeArgs, ServiceRole, TestHooks,
+};
 use cyberapp_tenants::db::entity::tenant::{EnablementMethod, EnablementState, TenantKind};
 use cyberapp_tenants::db::entity::{tenant, tenant_event};
 use cyberapp_tenants::pb::tenant_service_client::TenantServiceClient;
@@ -61,6 +63,7 @@ pub fn serve_args(database_url: &str, issuer: &str) -> ServeArgs {
             argon2_max_concurrency: 0,
         },
         grpc_auth: GrpcAuthArgs::default(),
+        custom_callbacks: CustomCallbackArgs::default(),
         tls_cert_file: None,
         tls_key_file: None,
         data_dir: std::env::temp_dir(),
@@ -72,6 +75,7 @@ pub fn serve_args(database_url: &str, issuer: &str) -> ServeArgs {
         event_poll_interval_ms: 50,
         max_watch_streams: 256,
         shutdown_timeout_secs: 5,
+        test_hooks: TestHooks::default(),
     }
 }
 
@@ -143,9 +147,14 @@ impl TestApp {
         }
     }
 
+    /// Begins the shutdown SIGTERM begins, and returns at once (the app drains in the background).
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
     /// Shuts the app down as SIGTERM would (its database stays); give it a moment to drain.
     pub async fn stop(&self) {
-        self.shutdown.cancel();
+        self.begin_shutdown();
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 

@@ -1,11 +1,14 @@
-//! A fake Acronis IdP: serves a JWKS at `/api/idp/v1/keys` on a loopback port, counts the fetches, and signs
-//! tokens shaped like the Acronis gateway's with test-only keys from `tests/fixtures/keys/`.
+//! A fake Acronis IdP: serves a JWKS at `/api/idp/v1/keys` on a loopback port (or fails to, on demand),
+//! counts the fetches, and signs tokens shaped like the Acronis gateway's with test-only keys from
+//! `tests/fixtures/keys/`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse as _;
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -70,7 +73,10 @@ impl TestKey {
 }
 
 struct IdpState {
-    keys: RwLock<Vec<TestKey>>,
+    /// The published JWKs, as JSON so that a test can publish one with any `use`, `alg` or shape.
+    keys: RwLock<Vec<Value>>,
+    /// When set, every fetch is answered 503 (an IdP outage).
+    failing: AtomicBool,
     fetches: AtomicUsize,
 }
 
@@ -83,7 +89,11 @@ pub struct FakeIdp {
 impl FakeIdp {
     /// Starts an IdP that publishes the primary key.
     pub async fn start() -> Self {
-        let state = Arc::new(IdpState { keys: RwLock::new(vec![TestKey::primary()]), fetches: AtomicUsize::new(0) });
+        let state = Arc::new(IdpState {
+            keys: RwLock::new(vec![TestKey::primary().jwk()]),
+            failing: AtomicBool::new(false),
+            fetches: AtomicUsize::new(0),
+        });
         let served = state.clone();
         let router = Router::new().route(
             "/api/idp/v1/keys",
@@ -91,8 +101,11 @@ impl FakeIdp {
                 let state = served.clone();
                 async move {
                     state.fetches.fetch_add(1, Ordering::SeqCst);
-                    let keys: Vec<Value> = state.keys.read().expect("lock").iter().map(TestKey::jwk).collect();
-                    axum::Json(json!({ "keys": keys }))
+                    if state.failing.load(Ordering::SeqCst) {
+                        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    }
+                    let keys = state.keys.read().expect("lock").clone();
+                    axum::Json(json!({ "keys": keys })).into_response()
                 }
             }),
         );
@@ -106,7 +119,17 @@ impl FakeIdp {
 
     /// Replaces the published key set (key rotation).
     pub fn publish(&self, keys: Vec<TestKey>) {
-        *self.state.keys.write().expect("lock") = keys;
+        self.publish_jwks(keys.into_iter().map(|key| key.jwk()).collect());
+    }
+
+    /// Publishes exactly these JWKs (e.g. a key marked `"use": "enc"`, or for another `alg`).
+    pub fn publish_jwks(&self, jwks: Vec<Value>) {
+        *self.state.keys.write().expect("lock") = jwks;
+    }
+
+    /// Makes every key-set fetch fail with 503 (`true`), or succeed again (`false`).
+    pub fn set_failing(&self, failing: bool) {
+        self.state.failing.store(failing, Ordering::SeqCst);
     }
 
     /// How many times the key set was fetched.

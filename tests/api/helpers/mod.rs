@@ -7,7 +7,11 @@
 //! * [`callbacks`]: the tenants and endpoint the tests speak for, the envelope, one builder per standard
 //!   callback, every response type, `X-CyberApp-Auth`, and the contract's success shape.
 //! * [`binary`]: [`Service`], the binary as its own process, and [`free_port`].
-//! * [`fake_idp`]: the Acronis identity provider stand-in: signing keys and a JWKS endpoint.
+//! * [`fake_idp`]: the Acronis identity provider stand-in: signing keys and a JWKS endpoint that can publish
+//!   any JWK and fail on demand.
+//! * [`handler`]: [`ExampleHandler`], the example vendor service (`examples/users_handler`) as its own process,
+//!   and the ids of its custom callbacks.
+//! * [`otlp`]: [`OtlpReceiver`], an OTLP/gRPC trace collector stand-in, and the spans it received.
 //!
 //! Every name is re-exported here, so a test writes `use crate::helpers::{TestApp, enable_partner, ...}`.
 
@@ -16,9 +20,13 @@ mod binary;
 mod callbacks;
 mod database;
 mod fake_idp;
+mod handler;
+mod otlp;
 
 pub use app::*;
 pub use binary::*;
 pub use callbacks::*;
 pub use database::*;
 pub use fake_idp::*;
+pub use handler::*;
+pub use otlp::*;

@@ -47,6 +47,14 @@ impl TenantStore {
         partner: AcronisTenantId,
         page: Option<&PageRequest>,
     ) -> Result<(Vec<CustomerOrganization>, Option<PageInfo>), TenantError> {
+        self.read("customer_organizations", self.customer_organizations_untraced(partner, page)).await
+    }
+
+    async fn customer_organizations_untraced(
+        &self,
+        partner: AcronisTenantId,
+        page: Option<&PageRequest>,
+    ) -> Result<(Vec<CustomerOrganization>, Option<PageInfo>), TenantError> {
         let db = self.connection();
         let organization =
             find_holding(db, partner, Holder::EnabledPartner).await?.ok_or_else(partner_not_enabled)?.vendor_tenant_id;
