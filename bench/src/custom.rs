@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tonic::transport::{Channel, Endpoint};
 
-use crate::run::{LatencyMs, ms};
+use crate::run::LatencyMs;
 use crate::workload::{DATACENTER_URL, MIRRORED_PARTNER_TENANT};
 
 #[allow(clippy::all, clippy::pedantic, unused_qualifications, missing_docs)]
@@ -271,13 +271,7 @@ pub async fn direct(
         duration_secs: (elapsed * 1000.0).round() / 1000.0,
         requests,
         rps: (requests as f64 / elapsed * 10.0).round() / 10.0,
-        latency_ms: LatencyMs {
-            p50: ms(histogram.value_at_quantile(0.50)),
-            p90: ms(histogram.value_at_quantile(0.90)),
-            p99: ms(histogram.value_at_quantile(0.99)),
-            max: ms(histogram.max()),
-            mean: (histogram.mean() / 10.0).round() / 100.0,
-        },
+        latency_ms: LatencyMs::of(&histogram),
         errors,
     })
 }

@@ -225,6 +225,19 @@ pub struct LatencyMs {
     pub mean: f64,
 }
 
+impl LatencyMs {
+    /// The report's percentiles of a histogram of microseconds, in milliseconds.
+    pub fn of(histogram: &hdrhistogram::Histogram<u64>) -> Self {
+        Self {
+            p50: ms(histogram.value_at_quantile(0.50)),
+            p90: ms(histogram.value_at_quantile(0.90)),
+            p99: ms(histogram.value_at_quantile(0.99)),
+            max: ms(histogram.max()),
+            mean: (histogram.mean() / 10.0).round() / 100.0,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct TokenReport {
     pub mode: &'static str,

@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
+use uuid::Uuid;
 
 use super::CustomCallbacks;
 use super::answer::{CustomAnswer, handler_error};
@@ -63,17 +64,21 @@ async fn answer(state: &GatewayState, call: &CustomCall<'_>) -> Outcome {
         Ok(checked) => checked,
         Err(error) => return ("refused", Err(error)),
     };
-    let key = CallbackKey::new(&envelope.request_id, body);
-    let ledger = if route.exactly_once {
+    // Only an exactly-once route needs the body's digest (the ledger's key); a refresh does not pay for it.
+    let (ledger, response_id) = if route.exactly_once {
+        let key = CallbackKey::new(&envelope.request_id, body);
         match begin(state.tenants.clone(), &key, route).await {
-            Ok(Begun::Claimed) => Some(Ledger { tenants: state.tenants.clone(), key: &key }),
+            Ok(Begun::Claimed) => {
+                let response_id = key.response_id.clone();
+                (Some(Ledger { tenants: state.tenants.clone(), key }), response_id)
+            }
             Ok(Begun::Replay { response_id, answer }) => {
                 return ("replayed", Ok(answer.render(&envelope.request_id, &response_id)));
             }
             Err(error) => return ("refused", Err(error)),
         }
     } else {
-        None
+        (None, Uuid::new_v4().to_string())
     };
     let request = handler_request(envelope, route, extra_json, resolved);
     let answered = match call_handler(&state.custom_callbacks, route, request, trace).await {
@@ -88,7 +93,7 @@ async fn answer(state: &GatewayState, call: &CustomCall<'_>) -> Outcome {
             if let Some(ledger) = ledger {
                 ledger.record(&answer).await;
             }
-            ("answered", Ok(answer.render(&envelope.request_id, &key.response_id)))
+            ("answered", Ok(answer.render(&envelope.request_id, &response_id)))
         }
         Err((outcome, error)) => {
             if let Some(ledger) = ledger {
@@ -149,12 +154,12 @@ async fn begin(mut tenants: TenantClient, key: &CallbackKey, route: &Route) -> R
 }
 
 /// A claimed request of an exactly-once route: its answer must be recorded, or the claim released.
-struct Ledger<'k> {
+struct Ledger {
     tenants: TenantClient,
-    key: &'k CallbackKey,
+    key: CallbackKey,
 }
 
-impl Ledger<'_> {
+impl Ledger {
     /// Records `answer` for replays. When that fails the answer is still given (the handler's work is done;
     /// refusing it would only make the Acronis gateway retry into a claim that holds until its lease ends).
     async fn record(self, answer: &CustomAnswer) {
