@@ -37,6 +37,7 @@ use crate::http_limits::{ConnectionLimits, HEADER_READ_TIMEOUT};
 use crate::tenant::credentials::CredentialVerifier;
 use crate::tenant::event_feed::{self, Sequencer};
 use crate::tenant::maintenance::Retention;
+use crate::tenant::store::ReadModelSettings;
 use crate::tenant::{TenantServiceImpl, TenantStore, maintenance, readiness};
 
 pub struct App {
@@ -287,7 +288,12 @@ impl TenantServiceHalf {
             tracing::info!("database schema is current");
         }
 
+        let read_model = ReadModelSettings {
+            max_staleness: Duration::from_millis(args.read_model_max_staleness_ms),
+            capacity: args.read_model_entries,
+        };
         let store = TenantStore::new(db)
+            .with_read_model(read_model)
             .with_pause_before_commit(Duration::from_millis(args.test_hooks.test_pause_before_commit_ms));
         let streams_end = CancellationToken::new();
         let (events, sequencer) = event_feed::feed(

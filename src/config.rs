@@ -172,6 +172,18 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(10..))]
     pub event_poll_interval_ms: u64,
 
+    /// Milliseconds by which an answer kept in the read model may trail writes committed on other replicas (or
+    /// by `directory import`); 0, the default, serves nothing older than the read's own arrival
+    #[arg(long, env = "READ_MODEL_MAX_STALENESS_MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(..=60_000))]
+    pub read_model_max_staleness_ms: u64,
+
+    /// Answers the read model keeps per kind of read (tenant lookups, partner mappings, credentials, customer
+    /// pages, mirrored customer lists); 0 turns it off and every read goes to the database
+    #[arg(long, env = "READ_MODEL_ENTRIES", default_value_t = 100_000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000_000))]
+    pub read_model_entries: usize,
+
     /// WatchEvents streams open at once; further ones are RESOURCE_EXHAUSTED until one closes
     #[arg(long, env = "MAX_WATCH_STREAMS", default_value_t = 256,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]

@@ -56,6 +56,13 @@ pub struct GrpcLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReadModelLabels {
+    /// The kind of read (`tenants`, `partner_mappings`, `credentials`, `customer_pages`, `mirrored_customers`).
+    pub table: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct PoolLabels {
     pub state: &'static str,
 }
@@ -72,6 +79,7 @@ pub struct Metrics {
     pub custom_callbacks: Family<CustomCallbackLabels, Counter>,
     pub custom_handler_duration: Family<RouteLabels, Histogram>,
     pub db_pool_connections: Family<PoolLabels, Gauge>,
+    pub read_model_lookups: Family<ReadModelLabels, Counter>,
 }
 
 /// Latency buckets in seconds: fine below 10 ms, where a healthy callback answers, up to the 10 s timeout.
@@ -136,6 +144,12 @@ impl Metrics {
             "Database pool connections by state (idle, in_use, max), sampled every second",
             Family::default(),
         );
+        let read_model_lookups = registered(
+            r,
+            "read_model_lookups",
+            "Hot reads answered from the in-memory read model (hit) or the database (miss), by table",
+            Family::default(),
+        );
         Self {
             registry,
             callbacks,
@@ -146,6 +160,7 @@ impl Metrics {
             custom_callbacks,
             custom_handler_duration,
             db_pool_connections,
+            read_model_lookups,
         }
     }
 
@@ -156,6 +171,10 @@ impl Metrics {
 
     pub fn custom_callback_answered(&self, route: &str, outcome: &'static str, status: u16) {
         self.custom_callbacks.get_or_create(&CustomCallbackLabels { route: route.to_owned(), outcome, status }).inc();
+    }
+
+    pub fn read_model_lookup(&self, table: &'static str, outcome: &'static str) {
+        self.read_model_lookups.get_or_create(&ReadModelLabels { table, outcome }).inc();
     }
 
     pub fn outcome(family: &Family<OutcomeLabels, Counter>, outcome: &'static str) {

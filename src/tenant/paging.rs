@@ -13,7 +13,7 @@ use super::error::TenantError;
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
 /// Where a requested page starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Position {
     Offset(u64),
     /// The items after this id (or from the start, for `None`).
@@ -22,7 +22,7 @@ pub enum Position {
     Before(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PageRequest {
     pub limit: u32,
     pub position: Position,

@@ -30,6 +30,7 @@ mod metrics;
 mod mirrored_partner;
 mod nested_partners;
 mod partner_mapping;
+mod read_model;
 mod request_timeout;
 mod shutdown;
 mod slow_clients;

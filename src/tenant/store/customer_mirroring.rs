@@ -2,6 +2,8 @@
 //! the partner whose Acronis tenant sent it. Keyed by the partner's Acronis tenant rather than a partner
 //! record, so they also work under an explicit partner, for whom no record exists (method 7).
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
@@ -35,7 +37,10 @@ impl TenantStore {
             .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mirrored))
             .filter(tenant::Column::State.eq(EnablementState::Enabled))
             .order_by_asc(tenant::Column::Id);
-        self.read("enabled_mirrored_customers", async { Ok(query.all(self.connection()).await?) }).await
+        let load = self.read("enabled_mirrored_customers", async { Ok(Arc::new(query.all(self.connection()).await?)) });
+        let kept =
+            self.read_model.read_through(self, |tables| &mut tables.mirrored_customers, partner.to_string(), load);
+        Ok(Arc::unwrap_or_clone(kept.await?))
     }
 
     /// Applies `set_state`: creates or re-enables `enabled`, then disables `disabled`; all or nothing.

@@ -2,6 +2,8 @@
 //! credentials that prove an identity belongs to one. The rules of the tree are checked inside the write
 //! transaction, so concurrent edits cannot build a cycle or hang a customer under a customer.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -82,9 +84,12 @@ impl TenantStore {
         identity: &Identity,
     ) -> Result<Option<(credential::Model, organization::Model)>, TenantError> {
         let query = credential::Entity::find_by_id(identity.as_str()).find_also_related(organization::Entity);
-        let found =
-            self.read("credential_with_organization", async { Ok(query.one(self.connection()).await?) }).await?;
-        Ok(found.and_then(|(credential, organization)| Some((credential, organization?))))
+        let load = self.read("credential_with_organization", async {
+            let found = query.one(self.connection()).await?;
+            Ok(found.and_then(|(credential, organization)| Some(Arc::new((credential, organization?)))))
+        });
+        let kept = self.read_model.read_through(self, |tables| &mut tables.credentials, identity.to_string(), load);
+        Ok(kept.await?.map(Arc::unwrap_or_clone))
     }
 
     pub async fn upsert_organization(&self, upsert: &OrganizationUpsert) -> Result<organization::Model, TenantError> {

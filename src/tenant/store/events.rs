@@ -9,14 +9,22 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use super::TenantStore;
+use super::read_model::EventKeys;
 use crate::db::entity::{organization, tenant, tenant_event};
 use crate::tenant::error::TenantError;
 use crate::tenant::model::EventKind;
+
+/// Whether any committed event awaits its position, and the newest position (0 when there is none).
+#[derive(FromQueryResult)]
+struct Probe {
+    pending: i64,
+    head: i64,
+}
 
 /// Events given positions per sequencing transaction.
 const SEQUENCE_BATCH: u64 = 1000;
@@ -90,16 +98,17 @@ impl TenantStore {
     /// newest position (0 when there are no events).
     pub async fn sequence_events(&self) -> Result<u64, TenantError> {
         loop {
-            // A cheap read first: most calls find nothing to do and need no write transaction.
-            let pending = tenant_event::Entity::find()
-                .select_only()
-                .column(tenant_event::Column::Id)
-                .filter(tenant_event::Column::Position.is_null())
-                .into_tuple::<i64>()
-                .one(&self.db)
-                .await?;
-            if pending.is_none() {
-                return self.event_head().await;
+            // A cheap read first, one statement: most calls find nothing to do and need no write transaction.
+            let probe = Probe::find_by_statement(Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM tenant_events WHERE position IS NULL) THEN 1 ELSE 0 END \
+                 AS BIGINT) AS pending, CAST(COALESCE((SELECT MAX(position) FROM tenant_events), 0) AS BIGINT) AS head",
+            ))
+            .one(&self.db)
+            .await?
+            .unwrap_or(Probe { pending: 0, head: 0 });
+            if probe.pending == 0 {
+                return Ok(u64::try_from(probe.head).unwrap_or(0));
             }
             let (_turn, tx) = self.begin_write().await?;
             let backend = tx.get_database_backend();
@@ -141,6 +150,25 @@ impl TenantStore {
             .filter(tenant_event::Column::Position.gt(cursor))
             .order_by_asc(tenant_event::Column::Position)
             .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// What the sequenced events after position `cursor` invalidate, up to `limit` of them, in order.
+    pub(super) async fn event_keys_after(&self, cursor: u64, limit: u64) -> Result<Vec<EventKeys>, TenantError> {
+        let cursor = i64::try_from(cursor).unwrap_or(i64::MAX);
+        Ok(tenant_event::Entity::find()
+            .select_only()
+            .columns([
+                tenant_event::Column::Position,
+                tenant_event::Column::Kind,
+                tenant_event::Column::VendorTenantId,
+                tenant_event::Column::AcronisTenantId,
+            ])
+            .filter(tenant_event::Column::Position.gt(cursor))
+            .order_by_asc(tenant_event::Column::Position)
+            .limit(limit)
+            .into_model::<EventKeys>()
             .all(&self.db)
             .await?)
     }

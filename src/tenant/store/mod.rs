@@ -28,6 +28,7 @@ mod idempotency;
 mod partner_mapping;
 mod partner_mirroring;
 mod queries;
+mod read_model;
 mod records;
 mod sql;
 
@@ -38,6 +39,7 @@ pub use directory::{CredentialImport, DirectoryImport, ImportSummary, Organizati
 pub use idempotency::{IdempotencyKey, Recorded};
 pub use partner_mirroring::MirroredPartnerEnablement;
 pub use queries::TenantFilter;
+pub use read_model::{ReadModel, ReadModelSettings};
 
 use std::sync::Arc;
 
@@ -68,6 +70,8 @@ pub struct TenantStore {
     /// connection. Queued here they wait their turn in order, without a connection. (Another process, such
     /// as `directory import`, still meets SQLite's own lock and busy timeout.)
     writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// The hot reads' answers, kept in memory and confirmed against the outbox (see [`read_model`]).
+    read_model: Arc<ReadModel>,
     /// A test hook (`--test-pause-before-commit-ms`, hidden): how long each write transaction waits between
     /// its last statement and its commit. `None` outside tests.
     pause_before_commit: Option<std::time::Duration>,
@@ -79,7 +83,19 @@ pub(super) type WriteTransaction = (Option<tokio::sync::OwnedMutexGuard<()>>, Da
 impl TenantStore {
     pub fn new(db: DatabaseConnection) -> Self {
         let writer = (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Self { db, commits: Arc::new(Notify::new()), writer, pause_before_commit: None }
+        let read_model = Arc::new(ReadModel::new(ReadModelSettings::default()));
+        Self { db, commits: Arc::new(Notify::new()), writer, read_model, pause_before_commit: None }
+    }
+
+    /// This store with a read model of its own, built with `settings`.
+    #[must_use]
+    pub fn with_read_model(mut self, settings: ReadModelSettings) -> Self {
+        self.read_model = Arc::new(ReadModel::new(settings));
+        self
+    }
+
+    pub fn read_model(&self) -> &ReadModel {
+        &self.read_model
     }
 
     /// Test hook: every write transaction pauses for `pause` before it commits (zero: no pause).
@@ -217,6 +233,7 @@ impl TenantStore {
             // The next writer's turn; not held over the pause before a retry.
             drop(turn);
             if outcome.is_ok() {
+                self.read_model.committed();
                 self.commits.notify_one();
             }
             match outcome {

@@ -2,6 +2,8 @@
 //! partner tenant. Both directions are unique indexes in `tenants`, so the one-to-one rule holds even when
 //! two replicas race; the checks here turn a would-be violation into a clear refusal first.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
@@ -27,7 +29,10 @@ impl TenantStore {
             .filter(tenant::Column::Kind.eq(TenantKind::Partner))
             .filter(tenant::Column::State.eq(EnablementState::Enabled))
             .filter(tenant::Column::AcronisTenantId.is_not_null());
-        self.read("partner_mapping_of", async { Ok(query.one(self.connection()).await?) }).await
+        let load = self.read("partner_mapping_of", async { Ok(query.one(self.connection()).await?.map(Arc::new)) });
+        let kept =
+            self.read_model.read_through(self, |tables| &mut tables.partner_mappings, organization.id.clone(), load);
+        Ok(kept.await?.map(Arc::unwrap_or_clone))
     }
 
     /// Maps `organization` to the Acronis partner tenant `acronis`. The same pair again is a no-op.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::cascade::disable_customers_of;
 use super::directory::{OrganizationUpsert, upsert_organization_in};
 use super::events::record_event;
-use super::records::{Enablement, Holder, NewTenant, enable_or_update, find_holding, lock_holding};
+use super::records::{Enablement, Holder, NewTenant, enable_or_update, lock_holding};
 use super::{IdempotencyKey, Recorded, TenantStore};
 use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::{self, EnablementMethod, EnablementState, TenantKind};
@@ -27,7 +27,8 @@ pub struct MirroredPartnerEnablement {
 impl TenantStore {
     /// The partner record of an Acronis tenant, whatever its state; `None` when there is none.
     pub async fn partner(&self, id: AcronisTenantId) -> Result<Option<tenant::Model>, TenantError> {
-        self.read("partner", async { Ok(find_holding(&self.db, id, Holder::Partner).await?) }).await
+        let record = self.tenant_by_acronis_id(id).await?;
+        Ok(record.filter(|record| record.kind == TenantKind::Partner))
     }
 
     /// Creates or re-enables the mirrored partner record and returns it.

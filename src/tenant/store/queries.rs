@@ -4,6 +4,8 @@
 //! lands after every id already served, and none shifts when another changes or disappears, so no record
 //! is served twice or skipped because of concurrent writes.
 
+use std::sync::Arc;
+
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::TenantStore;
@@ -22,11 +24,14 @@ pub struct TenantFilter {
 }
 
 impl TenantStore {
+    /// The record holding Acronis tenant `id`, whatever its kind and state (a read-model read).
     pub async fn tenant_by_acronis_id(&self, id: AcronisTenantId) -> Result<Option<tenant::Model>, TenantError> {
-        self.read("tenant_by_acronis_id", async {
-            Ok(tenant::Entity::find().filter(tenant::Column::AcronisTenantId.eq(id.to_string())).one(&self.db).await?)
-        })
-        .await
+        let load = self.read("tenant_by_acronis_id", async {
+            let found = tenant::Entity::find().filter(tenant::Column::AcronisTenantId.eq(id.to_string())).one(&self.db);
+            Ok(found.await?.map(Arc::new))
+        });
+        let kept = self.read_model.read_through(self, |tables| &mut tables.tenants, id.to_string(), load).await?;
+        Ok(kept.map(Arc::unwrap_or_clone))
     }
 
     pub async fn tenant_by_vendor_id(&self, id: &VendorTenantId) -> Result<Option<tenant::Model>, TenantError> {

@@ -20,8 +20,6 @@ use crate::tenant::model::{AcronisTenantId, EventKind};
 pub(super) enum Holder {
     /// Whatever record holds it.
     Any,
-    /// A partner record, in any state.
-    Partner,
     /// A partner record enabled by this method, in any state.
     PartnerBy(EnablementMethod),
     /// An enabled partner record, by either method.
@@ -33,7 +31,6 @@ pub(super) fn holding(acronis: AcronisTenantId, holder: Holder) -> sea_orm::Sele
     let query = tenant::Entity::find().filter(tenant::Column::AcronisTenantId.eq(acronis.to_string()));
     match holder {
         Holder::Any => query,
-        Holder::Partner => query.filter(tenant::Column::Kind.eq(TenantKind::Partner)),
         Holder::PartnerBy(method) => query
             .filter(tenant::Column::Kind.eq(TenantKind::Partner))
             .filter(tenant::Column::EnablementMethod.eq(method)),

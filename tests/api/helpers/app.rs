@@ -73,6 +73,8 @@ pub fn serve_args(database_url: &str, issuer: &str) -> ServeArgs {
         max_concurrent_callbacks: 512,
         event_retention_secs: 30 * 24 * 3600,
         event_poll_interval_ms: 50,
+        read_model_max_staleness_ms: 0,
+        read_model_entries: 100_000,
         max_watch_streams: 256,
         shutdown_timeout_secs: 5,
         test_hooks: TestHooks::default(),
@@ -365,7 +367,7 @@ pub async fn next_events(stream: &mut Streaming<Event>, count: usize) -> Vec<Eve
     events
 }
 
-async fn into_test_response(response: reqwest::Response) -> TestResponse {
+pub async fn into_test_response(response: reqwest::Response) -> TestResponse {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = response.bytes().await.expect("body");

@@ -17,6 +17,8 @@ mod write;
 
 pub use write::CustomerMappingChange;
 
+use std::sync::Arc;
+
 use sea_orm::{DbBackend, FromQueryResult, Statement, Value};
 
 use super::TenantStore;
@@ -47,7 +49,12 @@ impl TenantStore {
         partner: AcronisTenantId,
         page: Option<&PageRequest>,
     ) -> Result<(Vec<CustomerOrganization>, Option<PageInfo>), TenantError> {
-        self.read("customer_organizations", self.customer_organizations_untraced(partner, page)).await
+        let load = self.read("customer_organizations", async {
+            Ok(Arc::new(self.customer_organizations_untraced(partner, page).await?))
+        });
+        let key = (partner.to_string(), page.cloned());
+        let kept = self.read_model.read_through(self, |tables| &mut tables.customer_pages, key, load).await?;
+        Ok(Arc::unwrap_or_clone(kept))
     }
 
     async fn customer_organizations_untraced(

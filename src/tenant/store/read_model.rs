@@ -1,0 +1,413 @@
+//! The read model: answers of the hot reads kept in memory, and never served older than the database allows.
+//!
+//! The callbacks that repeat are reads (a partner's state on every console visit, a form's refresh every 5 s,
+//! `enablement.read` and `tenant_mapping.read` while a partner maps its customers). Each used to cost a
+//! database round trip, on SQLite a hand-off to the connection's thread. Here their answers are kept, keyed
+//! by what they were asked, and dropped when the outbox (`tenant_events`) says that something they were built
+//! from changed.
+//!
+//! **How fresh an answer is.** A kept answer is served only once the model has *caught up*: a refresh that
+//! started at or after `arrival − max_staleness` has sequenced every committed event and applied it here
+//! (dropping what it touched), and started after this process's last own commit. With the default bound of
+//! zero, a read waits for a refresh that began after it arrived, so it reflects every write committed before
+//! it arrived, on any replica, exactly like a database read. What makes that cheap is that refreshes are
+//! shared: one refresh (one statement when nothing changed) confirms every read that arrived before it
+//! began, so under load the database sees a refresh per round trip rather than a query per callback. A miss
+//! reads the database directly and needs no refresh.
+//!
+//! **Why a load that raced an invalidation is not kept.** A miss loads from the database and then stores the
+//! answer only if no invalidation was applied in between (`generation`): an event applied meanwhile may
+//! predate the load's read, and storing would bring the old answer back after its invalidation.
+//!
+//! Which answers an event drops: a tenant event drops the lookups of the Acronis tenant it names (a remap
+//! names the tenant it took away) and of the vendor tenant it names, and every list; a directory event (an
+//! organization or credentials changed) drops everything, since an organization's rename also renames its
+//! mapped records without a tenant event. Expired events (a gap in positions) drop everything too.
+//!
+//! Memory is bounded: each table holds at most `capacity` answers and sheds an arbitrary eighth when full.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::TenantStore;
+use super::customer_mapping::CustomerOrganization;
+use crate::db::entity::{credential, organization, tenant};
+use crate::metrics::METRICS;
+use crate::tenant::error::TenantError;
+use crate::tenant::model::EventKind;
+use crate::tenant::paging::{PageInfo, PageRequest};
+
+/// Events applied per query while catching up.
+const APPLY_BATCH: u64 = 1000;
+
+/// What the read model keeps and how fresh it must be.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadModelSettings {
+    /// How old the newest refresh may be for a kept answer to be served: zero (the default) serves only what
+    /// a refresh begun after the read arrived confirmed.
+    pub max_staleness: Duration,
+    /// Answers kept per table; zero keeps none (every read goes to the database).
+    pub capacity: usize,
+}
+
+impl Default for ReadModelSettings {
+    fn default() -> Self {
+        Self { max_staleness: Duration::ZERO, capacity: 100_000 }
+    }
+}
+
+/// A customer page as `customer_organizations` answers it.
+pub type CustomerPage = (Vec<CustomerOrganization>, Option<PageInfo>);
+/// A credential with its organization, as `credential_with_organization` answers it.
+pub type CredentialOwner = (credential::Model, organization::Model);
+
+/// The kept answers, one table per kind of read.
+#[derive(Debug)]
+pub(super) struct Tables {
+    /// Tenant record by Acronis tenant id (`None`: no record holds it).
+    pub tenants: Table<String, Option<Arc<tenant::Model>>>,
+    /// Enabled partner mapping by vendor organization id.
+    pub partner_mappings: Table<String, Option<Arc<tenant::Model>>>,
+    /// Credential and organization by identity.
+    pub credentials: Table<String, Option<Arc<CredentialOwner>>>,
+    /// Customer organizations of a partner, by partner and page.
+    pub customer_pages: Table<(String, Option<PageRequest>), Arc<CustomerPage>>,
+    /// Enabled mirrored customers by partner.
+    pub mirrored_customers: Table<String, Arc<Vec<tenant::Model>>>,
+}
+
+impl Tables {
+    fn new(capacity: usize) -> Self {
+        Self {
+            tenants: Table::new("tenants", capacity),
+            partner_mappings: Table::new("partner_mappings", capacity),
+            credentials: Table::new("credentials", capacity),
+            customer_pages: Table::new("customer_pages", capacity),
+            mirrored_customers: Table::new("mirrored_customers", capacity),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.tenants.entries.clear();
+        self.partner_mappings.entries.clear();
+        self.credentials.entries.clear();
+        self.clear_lists();
+    }
+
+    fn clear_lists(&mut self) {
+        self.customer_pages.entries.clear();
+        self.mirrored_customers.entries.clear();
+    }
+
+    /// Drops what `event` may have changed.
+    fn invalidate(&mut self, event: &EventKeys) {
+        match EventKind::parse(&event.kind) {
+            Some(EventKind::OrganizationUpserted | EventKind::OrganizationDeleted | EventKind::CredentialsSet)
+            | None => self.clear(),
+            Some(_) => {
+                if let Some(acronis) = &event.acronis_tenant_id {
+                    self.tenants.entries.remove(acronis);
+                }
+                self.partner_mappings.entries.remove(&event.vendor_tenant_id);
+                self.clear_lists();
+            }
+        }
+    }
+}
+
+/// One kind of kept answer.
+#[derive(Debug)]
+pub(super) struct Table<K, V> {
+    name: &'static str,
+    capacity: usize,
+    entries: HashMap<K, V>,
+}
+
+impl<K: Hash + Eq, V: Clone> Table<K, V> {
+    fn new(name: &'static str, capacity: usize) -> Self {
+        Self { name, capacity, entries: HashMap::new() }
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
+            // Shed an arbitrary eighth (the map's iteration order is seeded per process): cheaper than
+            // tracking recency on every hit, and a shed answer only costs one database read.
+            let mut seen = 0_usize;
+            self.entries.retain(|_, _| {
+                seen += 1;
+                !seen.is_multiple_of(8)
+            });
+        }
+        self.entries.insert(key, value);
+    }
+}
+
+/// The columns of an outbox row that say what it invalidates.
+#[derive(Debug, sea_orm::FromQueryResult)]
+pub(super) struct EventKeys {
+    pub position: i64,
+    pub kind: String,
+    pub vendor_tenant_id: String,
+    pub acronis_tenant_id: Option<String>,
+}
+
+#[derive(Debug)]
+struct State {
+    tables: Tables,
+    /// Events up to this position are reflected in `tables`; `None` before the first refresh.
+    applied: Option<u64>,
+    /// When the newest completed refresh began: it reflects every event committed before then.
+    confirmed_at: Option<Instant>,
+    /// When this process's newest write committed: a refresh must begin after it to confirm anything.
+    last_local_commit: Option<Instant>,
+    /// Bumped whenever answers are dropped (see the module's notes).
+    generation: u64,
+}
+
+/// The read model of one process, shared by every clone of its store.
+#[derive(Debug)]
+pub struct ReadModel {
+    settings: ReadModelSettings,
+    state: Mutex<State>,
+    /// One refresh at a time; the reads that need a newer one queue here and share the next.
+    refreshing: tokio::sync::Mutex<()>,
+    /// The newest event position, for the WatchEvents streams.
+    head: watch::Sender<u64>,
+}
+
+impl ReadModel {
+    pub fn new(settings: ReadModelSettings) -> Self {
+        let state = State {
+            tables: Tables::new(settings.capacity),
+            applied: None,
+            confirmed_at: None,
+            last_local_commit: None,
+            generation: 0,
+        };
+        Self { settings, state: Mutex::new(state), refreshing: tokio::sync::Mutex::new(()), head: watch::channel(0).0 }
+    }
+
+    /// The newest event position, updated by every refresh.
+    pub fn head(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing here panics while holding the lock; recover rather than fail every read if it ever did.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Called once a write of this process has committed: kept answers wait for a refresh that sees it.
+    pub(super) fn committed(&self) {
+        self.state().last_local_commit = Some(Instant::now());
+    }
+
+    /// The answer to a read keyed `key` in `table`: kept and confirmed fresh (see the module's notes), or
+    /// loaded by `load` and kept.
+    pub(super) async fn read_through<K, V>(
+        &self,
+        store: &TenantStore,
+        table: fn(&mut Tables) -> &mut Table<K, V>,
+        key: K,
+        load: impl Future<Output = Result<V, TenantError>>,
+    ) -> Result<V, TenantError>
+    where
+        K: Hash + Eq,
+        V: Clone,
+    {
+        if self.settings.capacity == 0 {
+            return load.await;
+        }
+        let arrived = Instant::now();
+        let (name, kept, mut generation) = {
+            let mut state = self.state();
+            let generation = state.generation;
+            let table = table(&mut state.tables);
+            (table.name, table.entries.contains_key(&key), generation)
+        };
+        if kept {
+            self.confirm(store, arrived).await?;
+            let mut state = self.state();
+            generation = state.generation;
+            if let Some(value) = table(&mut state.tables).entries.get(&key) {
+                METRICS.read_model_lookup(name, "hit");
+                return Ok(value.clone());
+            }
+        }
+        METRICS.read_model_lookup(name, "miss");
+        let value = load.await?;
+        let mut state = self.state();
+        // Kept only when nothing was dropped since the load began and the model has been refreshed once (an
+        // answer kept before the first refresh would not be dropped by events older than that refresh).
+        if state.generation == generation && state.applied.is_some() {
+            table(&mut state.tables).insert(key, value.clone());
+        }
+        Ok(value)
+    }
+
+    /// Returns once a refresh that began at or after `arrived − max_staleness`, and after this process's
+    /// last commit, has completed; runs one if none has.
+    async fn confirm(&self, store: &TenantStore, arrived: Instant) -> Result<(), TenantError> {
+        let needed = arrived.checked_sub(self.settings.max_staleness);
+        if self.confirmed_since(needed) {
+            return Ok(());
+        }
+        let _turn = self.refreshing.lock().await;
+        // The refresh this read queued behind may have begun late enough.
+        if self.confirmed_since(needed) {
+            return Ok(());
+        }
+        self.refresh_in_turn(store).await.map(drop)
+    }
+
+    fn confirmed_since(&self, needed: Option<Instant>) -> bool {
+        let state = self.state();
+        let Some(confirmed_at) = state.confirmed_at else { return false };
+        needed.is_none_or(|needed| confirmed_at >= needed)
+            && state.last_local_commit.is_none_or(|committed| confirmed_at >= committed)
+    }
+
+    /// Sequences committed events and applies the new ones; returns the newest position.
+    pub async fn refresh(&self, store: &TenantStore) -> Result<u64, TenantError> {
+        let _turn = self.refreshing.lock().await;
+        self.refresh_in_turn(store).await
+    }
+
+    async fn refresh_in_turn(&self, store: &TenantStore) -> Result<u64, TenantError> {
+        let started = Instant::now();
+        // Every event committed before `started` is at or below `head` (see `TenantStore::sequence_events`).
+        let head = store.sequence_events().await?;
+        let applied = self.state().applied;
+        match applied {
+            None => {
+                let mut state = self.state();
+                state.tables.clear();
+                state.generation += 1;
+                state.applied = Some(head);
+            }
+            Some(mut cursor) => {
+                while cursor < head {
+                    let batch = store.event_keys_after(cursor, APPLY_BATCH).await?;
+                    let mut state = self.state();
+                    state.generation += 1;
+                    let mut gap = batch.is_empty();
+                    for event in &batch {
+                        if event.position != position(cursor + 1) {
+                            gap = true;
+                            break;
+                        }
+                        state.tables.invalidate(event);
+                        cursor += 1;
+                    }
+                    if gap {
+                        // Events expired before this model saw them: what they changed is unknown.
+                        state.tables.clear();
+                        cursor = head;
+                    }
+                    state.applied = Some(cursor);
+                }
+            }
+        }
+        self.state().confirmed_at = Some(started);
+        self.head.send_if_modified(|published| std::mem::replace(published, head) != head);
+        Ok(head)
+    }
+}
+
+fn position(cursor: u64) -> i64 {
+    i64::try_from(cursor).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sea_orm_migration::MigratorTrait as _;
+
+    use super::*;
+    use crate::db::migration::Migrator;
+    use crate::tenant::model::{AcronisTenantId, TenantName};
+    use crate::tenant::store::MirroredPartnerEnablement;
+
+    const X: &str = "0a5e1c3e-0000-4000-8000-000000000001";
+    const Y: &str = "0a5e1c3e-0000-4000-8000-000000000002";
+
+    /// Two stores on one SQLite file, each with a read model of its own: two replicas.
+    async fn replicas() -> (tempfile::TempDir, TenantStore, TenantStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("tenants.db").display());
+        let db = crate::db::connect(&url).await.expect("connect");
+        Migrator::up(&db, None).await.expect("migrate");
+        let this = TenantStore::new(db);
+        let other = TenantStore::new(crate::db::connect(&url).await.expect("connect"));
+        this.read_model().refresh(&this).await.expect("first refresh");
+        (dir, this, other)
+    }
+
+    fn id(value: &str) -> AcronisTenantId {
+        AcronisTenantId::parse(value, "id").expect("valid")
+    }
+
+    async fn enable(store: &TenantStore, tenant: &str) {
+        let enablement = MirroredPartnerEnablement {
+            acronis_tenant_id: id(tenant),
+            name: TenantName::parse("Partner", "name").expect("valid"),
+            settings: None,
+            datacenter_url: None,
+        };
+        store.enable_mirrored_partner(&enablement, None).await.expect("enabled");
+    }
+
+    #[tokio::test]
+    async fn an_answer_loaded_while_an_event_was_applied_is_not_kept() {
+        let (_dir, this, other) = replicas().await;
+        // A load that read the database before the other replica's write, and returned after this model
+        // applied that write's event: what it loaded is already old.
+        let load = async {
+            enable(&other, X).await;
+            this.read_model().refresh(&this).await?;
+            Ok(None)
+        };
+        let loaded = this
+            .read_model()
+            .read_through(&this, |tables| &mut tables.tenants, X.to_owned(), load)
+            .await
+            .expect("read");
+        assert!(loaded.is_none());
+        let record = this.tenant_by_acronis_id(id(X)).await.expect("read");
+        assert!(record.is_some(), "the stale load was kept and served");
+    }
+
+    #[tokio::test]
+    async fn events_expired_before_they_were_applied_drop_everything() {
+        let (_dir, this, other) = replicas().await;
+        assert!(this.tenant_by_acronis_id(id(X)).await.expect("read").is_none());
+        enable(&other, X).await;
+        enable(&other, Y).await;
+        other.sequence_events().await.expect("sequenced");
+        // Every event but the newest (Y's enable) goes: this model never sees what X's events changed.
+        assert!(other.expire_events(Duration::ZERO).await.expect("expired") >= 1);
+        let record = this.tenant_by_acronis_id(id(X)).await.expect("read");
+        assert!(record.is_some(), "a kept answer outlived the event that changed it");
+    }
+
+    #[test]
+    fn a_full_table_sheds_answers_and_stays_within_its_capacity() {
+        let mut table = Table::new("t", 64);
+        for key in 0..1_000 {
+            table.insert(key, key);
+            assert!(table.entries.len() <= 64);
+        }
+        assert_eq!(table.entries.get(&999), Some(&999), "the newest answer is kept");
+        let mut off = Table::new("t", 0);
+        off.insert(1, 1);
+        assert!(off.entries.is_empty());
+    }
+}
