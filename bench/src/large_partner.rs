@@ -1,4 +1,5 @@
-//! `large-partner`: how long the customer reads of a partner with 10,000 customers take, unpaged and paged.
+//! `large-partner`: how long the customer reads of a partner with many customers (10,000 by default; HUGE
+//! uses 100,000) take, unpaged and paged.
 //!
 //! The partner is prepared through the service's own surface: `large-partner-directory` prints a directory
 //! file (the partner organization `large-msp`, a nested reseller that is not enabled, and the customers,
@@ -29,7 +30,7 @@ const PAIRS_PER_WRITE: usize = 500;
 const MAX_PAGE: usize = 1_000;
 
 fn customer_id(i: usize) -> String {
-    format!("large-c-{i:05}")
+    format!("large-c-{i:06}")
 }
 
 /// The Acronis tenant customer `i` is mapped to.
