@@ -26,7 +26,7 @@ pub fn partner_tenant(i: u64) -> String {
 }
 
 /// One `INSERT … SELECT` per table over a generated sequence: `records` tenant records, of which `customers`
-/// are customers and the rest partners.
+/// are customers and the rest partners; then `ANALYZE`, as a long-lived database has its statistics.
 pub fn seed_sql(backend: Backend, records: u64, customers: u64) -> anyhow::Result<String> {
     if customers >= records || records - customers < CUSTOMER_PARENTS {
         anyhow::bail!("--records must exceed --customers by at least {CUSTOMER_PARENTS} (the customers' partners)");
@@ -73,6 +73,7 @@ INSERT INTO tenants ({columns})
 SELECT {customer_vendor}, {customer_acronis}, 'customer', 'mirrored', 'enabled', {customer_parent},
        'Seeded customer ' || i, NULL, '{datacenter}', {now}, {now} FROM s;
 COMMIT;
+ANALYZE;
 ",
         series_p = series(partners),
         series_c = series(customers),
