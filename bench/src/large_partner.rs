@@ -184,9 +184,13 @@ async fn walk(session: &mut Session, endpoint_id: &str) -> anyhow::Result<Walk> 
     let mut paging = json!({ "limit": MAX_PAGE });
     let mut cursors = Vec::new();
     loop {
-        let answer = session
-            .call_ok("tenant_mapping.read page", read("tenant_mapping.read", endpoint_id, Some(paging)), &[])
-            .await?;
+        // Which page failed, and how far the walk got, is what a slow deep page needs to be found.
+        let what = format!(
+            "tenant_mapping.read cursor page {} of the walk ({} ms so far)",
+            cursors.len() + 1,
+            elapsed.as_millis()
+        );
+        let answer = session.call_ok(&what, read("tenant_mapping.read", endpoint_id, Some(paging)), &[]).await?;
         elapsed += answer.elapsed;
         for item in items(&answer.body)? {
             ids.push(item["vendor_tenant_id"].as_str().unwrap_or_default().to_owned());
