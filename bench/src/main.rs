@@ -63,8 +63,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Prepare what the workloads need through real callbacks (enable the W1 mirrored partner, map the
-    /// W2/W3 partner with enablement.write) and check it; the directory must already hold the file that
-    /// `directory` prints
+    /// W2/W3 partner and the W3P partners with enablement.write) and check it; the directory must already
+    /// hold the file that `directory` prints
     Setup(Target),
     /// Print the directory file to load with `cyberapp-tenants directory import FILE`
     Directory(DirectoryArgs),
