@@ -6,6 +6,8 @@
 
 mod client;
 mod custom;
+mod fsync;
+mod huge;
 mod large_partner;
 mod procstat;
 mod rng;
@@ -36,6 +38,9 @@ use crate::workload::{
     MIRRORED_PARTNER_TENANT, PAIRS_PER_WRITE, VENDOR_PARTNER_ORG, Workload,
 };
 
+/// W3P's partners by default: one per connection up to the usual largest concurrency.
+const DEFAULT_W3P_PARTNERS: usize = 64;
+
 /// The endpoint the service's `dev token` scopes tokens to by default.
 const DEFAULT_ENDPOINT_ID: &str = "cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0";
 
@@ -58,8 +63,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Prepare what the workloads need through real callbacks (enable the W1 mirrored partner, map the
-    /// W2/W3 partner with enablement.write) and check it; the directory must already hold the file that
-    /// `directory` prints
+    /// W2/W3 partner and the W3P partners with enablement.write) and check it; the directory must already
+    /// hold the file that `directory` prints
     Setup(Target),
     /// Print the directory file to load with `cyberapp-tenants directory import FILE`
     Directory(DirectoryArgs),
@@ -71,6 +76,38 @@ enum Command {
     /// Map the imported large partner and some of its customers through real callbacks, check its customer
     /// lists, and print how long topology.read and tenant_mapping.read take unpaged and paged
     LargePartner(LargePartnerArgs),
+    /// Measure how many `write 4 KiB + fdatasync` per second one thread gets in a directory (the ceiling of
+    /// SQLite's commits with synchronous=FULL)
+    FsyncRate(FsyncArgs),
+    /// Print the SQL that seeds the large-data mode (HUGE) into a migrated database: pipe it into `sqlite3`
+    /// or `psql`
+    HugeSeedSql(HugeSeedArgs),
+}
+
+#[derive(Debug, Args)]
+struct FsyncArgs {
+    /// Directory to measure in (the service's SQLite data directory)
+    #[arg(long)]
+    dir: PathBuf,
+    /// Seconds to measure
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Print one JSON object (`{"fsync_per_sec": …}`) instead of the human line
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct HugeSeedArgs {
+    /// The database's dialect
+    #[arg(long, value_enum)]
+    backend: huge::Backend,
+    /// Tenant records to insert in all (mirrored partners plus --customers mirrored customers)
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Of --records, mirrored customers (spread over the first 100 seeded partners)
+    #[arg(long, default_value_t = 100_000)]
+    customers: u64,
 }
 
 /// Where the service is and how to sign its tokens.
@@ -116,6 +153,11 @@ struct Target {
     /// <user>-(i mod N)@<domain> of --identity; 0 = every connection uses --identity itself
     #[arg(long, default_value_t = DEFAULT_LOGINS)]
     logins: usize,
+
+    /// W3P partners in the directory (bench-p000 …), each with 10 customers and its login; `setup` maps each
+    /// to its Acronis tenant, and W3P connection i writes to partner i (so it needs one per connection)
+    #[arg(long, default_value_t = DEFAULT_W3P_PARTNERS)]
+    w3p_partners: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -179,6 +221,11 @@ struct RunArgs {
     /// CUSTOM_CALLBACK_ROUTES names for `cti.a.p.acgw.callback.v1.0~vendor.bench.*` [required for CUSTOM]
     #[arg(long)]
     handler_listen: Option<SocketAddr>,
+
+    /// W1: read a partner picked at random among this many seeded ones (`huge-seed-sql`) in every request,
+    /// instead of the one `setup` enabled: random access over the whole table
+    #[arg(long)]
+    w1_partners: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +236,9 @@ struct DirectoryArgs {
     /// Extra logins of the bench partner (<user>-<i>@<domain> of --identity), one per W2/W3 connection
     #[arg(long, default_value_t = DEFAULT_LOGINS)]
     logins: usize,
+    /// W3P partners (bench-pNNN), each with 10 customers and its own login admin@bench-pNNN
+    #[arg(long, default_value_t = DEFAULT_W3P_PARTNERS)]
+    w3p_partners: usize,
     #[arg(long, default_value = DEFAULT_IDENTITY)]
     identity: String,
     #[arg(long, default_value = DEFAULT_PASSWORD)]
@@ -233,7 +283,13 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Directory(args)) => {
-            let file = workload::directory_file(args.customers, args.logins, &args.identity, &args.password);
+            let file = workload::directory_file(
+                args.customers,
+                args.logins,
+                args.w3p_partners,
+                &args.identity,
+                &args.password,
+            );
             println!("{file}");
             Ok(())
         }
@@ -244,6 +300,10 @@ fn main() {
             Ok(())
         }
         Some(Command::LargePartner(args)) => runtime(1).and_then(|rt| rt.block_on(large_partner(&args))),
+        Some(Command::FsyncRate(args)) => fsync_rate(&args),
+        Some(Command::HugeSeedSql(args)) => huge::seed_sql(args.backend, args.records, args.customers).map(|sql| {
+            print!("{sql}");
+        }),
         None => bench(&cli.run),
     };
     if let Err(error) = result {
@@ -284,7 +344,7 @@ fn bench(args: &RunArgs) -> anyhow::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let threads = args.threads.unwrap_or(cpus);
     let concurrency = usize::try_from(args.concurrency)?;
-    let workload = args.workload.context("--workload W1|W2|W3|W4|W5|CUSTOM is required (see --help)")?;
+    let workload = args.workload.context("--workload W1|W2|W3|W3P|W4|W5|CUSTOM|HEALTHZ is required (see --help)")?;
     if !(args.duration > 0.0 && args.warmup >= 0.0) {
         bail!("--duration must be positive and --warmup not negative");
     }
@@ -295,20 +355,28 @@ fn bench(args: &RunArgs) -> anyhow::Result<()> {
             concurrency * PAIRS_PER_WRITE
         );
     }
-    let signer = args.target.service.signer()?;
+    if workload == Workload::W3p && concurrency > args.target.w3p_partners {
+        bail!(
+            "W3P gives each connection its own partner: concurrency {concurrency} needs {concurrency} W3P partners \
+             (--w3p-partners, and `directory --w3p-partners` for the import, then `setup`)"
+        );
+    }
+    // HEALTHZ sends no token, so it needs no signing key (the sink neither checks one).
+    let signer = if workload.is_callback() { Some(args.target.service.signer()?) } else { None };
     let corrupt = workload == Workload::W5;
 
     // Tokens first, on every core, before any load.
-    let (tokens, generation_secs) = match args.token_mode {
-        TokenMode::Reuse => {
+    let (tokens, generation_secs) = match (&signer, args.token_mode) {
+        (None, _) => (Tokens::None, None),
+        (Some(signer), TokenMode::Reuse) => {
             let token = signer.sign(&mut Rng::from_os())?;
             let token = if corrupt { token::corrupt_signature(&token)? } else { token };
             (Tokens::Reuse(token::bearer(&token)?), None)
         }
-        TokenMode::Fresh => {
+        (Some(signer), TokenMode::Fresh) => {
             let wanted = ((args.warmup + args.duration) * args.expected_rate.max(1.0) * 1.1).ceil() as usize;
             let size = wanted.saturating_add(concurrency + 1).min(args.pool_cap.max(concurrency + 1));
-            let (values, secs) = token::pool(&signer, size, cpus, corrupt)?;
+            let (values, secs) = token::pool(signer, size, cpus, corrupt)?;
             eprintln!(
                 "cyberapp-bench: signed {size} fresh tokens in {secs:.1}s ({:.0}/s on {cpus} threads)",
                 size as f64 / secs.max(1e-9)
@@ -321,7 +389,9 @@ fn bench(args: &RunArgs) -> anyhow::Result<()> {
     let (addr, host, base) = rt.block_on(client::resolve(&args.target.service.url))?;
     let extra_headers = (0..concurrency)
         .map(|w| {
-            if workload.sends_credentials() {
+            if workload == Workload::W3p {
+                workload::credential_headers(&workload::w3p_identity(w), &args.target.password)
+            } else if workload.sends_credentials() {
                 let identity = workload::login_identity(&args.target.identity, args.target.logins, w);
                 workload::credential_headers(&identity, &args.target.password)
             } else {
@@ -331,13 +401,13 @@ fn bench(args: &RunArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let created_at = workload::rfc3339_now();
     let templates = (0..concurrency)
-        .map(|w| workload.template(&args.target.service.endpoint_id, w, &created_at))
+        .map(|w| workload.template(&args.target.service.endpoint_id, w, &created_at, args.w1_partners))
         .collect::<Vec<_>>();
     let plan = Arc::new(Plan {
         workload,
         addr,
         host: HeaderValue::from_str(&host)?,
-        uri: callback_uri(&base)?,
+        uri: if workload.is_callback() { callback_uri(&base)? } else { format!("{base}/healthz").parse()? },
         tokens,
         templates,
         extra_headers,
@@ -418,7 +488,7 @@ fn bench(args: &RunArgs) -> anyhow::Result<()> {
             used,
             wrapped: matches!((pool_size, used), (Some(size), Some(used)) if used > size),
             generation_secs: generation_secs.map(|s| (s * 100.0).round() / 100.0),
-            kid: signer.kid().to_owned(),
+            kid: signer.as_ref().map(|signer| signer.kid().to_owned()),
         },
         bench_cpu_pct: usage.bench_cpu_pct.map(round1),
         service_cpu_pct: usage.service_cpu_pct.map(round1),
@@ -478,6 +548,9 @@ async fn preflight(plan: &Plan) -> anyhow::Result<()> {
             _ => String::new(),
         };
         return Err(fail(&format!("expected status {}{hint}", workload.expected_status())));
+    }
+    if !workload.is_callback() {
+        return Ok(());
     }
     if value["request_id"].as_str().map(str::as_bytes) != Some(&request_id[..]) {
         return Err(fail("the response does not echo request_id"));
@@ -558,7 +631,36 @@ async fn setup(target: &Target) -> anyhow::Result<()> {
     if response["payload"]["acronis_tenant_id"] != MAPPED_PARTNER_TENANT {
         bail!("the bench partner is not mapped to {MAPPED_PARTNER_TENANT}: {response}");
     }
+
+    // W3P: each of its partners mapped to its own Acronis tenant, with its own login.
+    for p in 0..target.w3p_partners {
+        let tenant = workload::w3p_partner_tenant(p);
+        let payload = json!({ "vendor_tenant_id": workload::w3p_partner_org(p), "acronis_tenant_id": tenant });
+        let write = workload::envelope_v1(
+            "enablement.write",
+            "a.p.enablement.write",
+            endpoint_id,
+            &tenant,
+            &created_at,
+            Some(payload),
+        );
+        let credentials = workload::credential_headers(&workload::w3p_identity(p), &target.password)?;
+        session.call_ok(&format!("setup step enablement.write (W3P partner {p})"), write, &credentials).await?;
+    }
+    if target.w3p_partners > 0 {
+        eprintln!("setup: enablement.write (W3P): {} partners mapped", target.w3p_partners);
+    }
     eprintln!("setup: done (token kid {})", signer.kid());
+    Ok(())
+}
+
+fn fsync_rate(args: &FsyncArgs) -> anyhow::Result<()> {
+    let rate = fsync::measure(&args.dir, args.seconds)?;
+    if args.json {
+        println!("{}", json!({ "fsync_per_sec": round1(rate), "dir": args.dir, "seconds": args.seconds }));
+    } else {
+        println!("{rate:.0} write 4 KiB + fdatasync per second in {} (one thread)", args.dir.display());
+    }
     Ok(())
 }
 

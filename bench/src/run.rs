@@ -23,17 +23,23 @@ const MAX_LATENCY_US: u64 = 120_000_000;
 const GRACE: Duration = Duration::from_secs(15);
 
 pub enum Tokens {
+    /// No `Authorization` header (HEALTHZ).
+    None,
     Reuse(HeaderValue),
-    Pool { values: Vec<HeaderValue>, next: AtomicUsize },
+    Pool {
+        values: Vec<HeaderValue>,
+        next: AtomicUsize,
+    },
 }
 
 impl Tokens {
-    fn next(&self) -> HeaderValue {
+    fn next(&self) -> Option<HeaderValue> {
         match self {
-            Self::Reuse(value) => value.clone(),
+            Self::None => None,
+            Self::Reuse(value) => Some(value.clone()),
             Self::Pool { values, next } => {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                values[i % values.len()].clone()
+                Some(values[i % values.len()].clone())
             }
         }
     }
@@ -41,7 +47,7 @@ impl Tokens {
     /// (pool size, tokens handed out) for a pool.
     pub fn pool_use(&self) -> Option<(usize, usize)> {
         match self {
-            Self::Reuse(_) => None,
+            Self::None | Self::Reuse(_) => None,
             Self::Pool { values, next } => Some((values.len(), next.load(Ordering::Relaxed))),
         }
     }
@@ -64,13 +70,19 @@ impl Plan {
     pub fn request(&self, worker: usize, body: Bytes) -> Request<Full<Bytes>> {
         let extra = &self.extra_headers[worker];
         let mut request = Request::new(Full::new(body));
-        *request.method_mut() = Method::POST;
         *request.uri_mut() = self.uri.clone();
         let headers = request.headers_mut();
         headers.reserve(4 + extra.len());
         headers.insert(HOST, self.host.clone());
+        if !self.workload.is_callback() {
+            return request;
+        }
+        *request.method_mut() = Method::POST;
+        let headers = request.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(AUTHORIZATION, self.tokens.next());
+        if let Some(token) = self.tokens.next() {
+            headers.insert(AUTHORIZATION, token);
+        }
         for (name, value) in extra {
             headers.insert(name.clone(), value.clone());
         }
@@ -245,7 +257,8 @@ pub struct TokenReport {
     pub used: Option<usize>,
     pub wrapped: bool,
     pub generation_secs: Option<f64>,
-    pub kid: String,
+    /// The signing key's id; none for HEALTHZ, which sends no token.
+    pub kid: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

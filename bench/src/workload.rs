@@ -7,6 +7,7 @@ use http::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use crate::custom;
+use crate::huge;
 use crate::rng::Rng;
 
 /// The mirrored partner W1 (and W5) read, and whose form CUSTOM refreshes: enabled once by `setup`.
@@ -18,6 +19,8 @@ pub const VENDOR_PARTNER_ORG: &str = "bench-msp";
 pub const DATACENTER_URL: &str = "https://eu8.acronis.cloud";
 /// Customers each W3 request maps.
 pub const PAIRS_PER_WRITE: usize = 10;
+/// The Acronis tenants W3P's partners are mapped to: `b3e5c1a0-0007-4000-8000-<partner number>`.
+const W3P_PARTNER_TENANT_PREFIX: &str = "b3e5c1a0-0007-4000-8000-";
 
 pub const DEFAULT_IDENTITY: &str = "admin@bench";
 pub const DEFAULT_PASSWORD: &str = "bench-pw";
@@ -41,6 +44,26 @@ pub fn customer_id(i: usize) -> String {
     format!("bench-c-{i:04}")
 }
 
+/// W3P's partner organization number `p` (connection `p` writes to it alone).
+pub fn w3p_partner_org(p: usize) -> String {
+    format!("bench-p{p:03}")
+}
+
+/// The Acronis tenant W3P's partner `p` is mapped to by `setup`.
+pub fn w3p_partner_tenant(p: usize) -> String {
+    format!("{W3P_PARTNER_TENANT_PREFIX}{p:012}")
+}
+
+/// Customer `k` of W3P's partner `p`.
+fn w3p_customer_id(p: usize, k: usize) -> String {
+    format!("bench-p{p:03}-c{k:02}")
+}
+
+/// The login of W3P's partner `p`: its own credentials, as its own admin would send.
+pub fn w3p_identity(p: usize) -> String {
+    format!("admin@bench-p{p:03}")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "UPPER")]
 pub enum Workload {
@@ -48,8 +71,11 @@ pub enum Workload {
     W1,
     /// enablement.read with valid X-CyberApp-Auth credentials
     W2,
-    /// tenant_mapping.write of 10 customer pairs (fresh Acronis tenant ids each time)
+    /// tenant_mapping.write of 10 customer pairs (fresh Acronis tenant ids each time), every connection on
+    /// the one partner bench-msp
     W3,
+    /// W3 with one partner per connection: connection i maps 10 customers of its own partner bench-pNNN
+    W3p,
     /// partner.mirroring.enable of a new Acronis tenant each time
     W4,
     /// partner.mirroring.get_state with a bad token signature (the 401 refusal path)
@@ -57,6 +83,8 @@ pub enum Workload {
     /// A custom callback (a form refresh) of the W1 partner, routed to the bench's own trivial handler
     /// (needs --handler-listen, the address CUSTOM_CALLBACK_ROUTES names)
     Custom,
+    /// GET /healthz, no token, no body: the service's HTTP floor (same process and listener, no database)
+    Healthz,
 }
 
 impl Workload {
@@ -67,7 +95,9 @@ impl Workload {
             Self::W3 => "W3",
             Self::W4 => "W4",
             Self::W5 => "W5",
+            Self::W3p => "W3P",
             Self::Custom => "CUSTOM",
+            Self::Healthz => "HEALTHZ",
         }
     }
 
@@ -75,9 +105,10 @@ impl Workload {
         match self {
             Self::W1 | Self::W5 => "partner.mirroring.get_state",
             Self::W2 => "enablement.read",
-            Self::W3 => "tenant_mapping.write",
+            Self::W3 | Self::W3p => "tenant_mapping.write",
             Self::W4 => "partner.mirroring.enable",
             Self::Custom => "custom vendor.bench.dashboard_refresh",
+            Self::Healthz => "GET /healthz",
         }
     }
 
@@ -90,21 +121,32 @@ impl Workload {
         match self {
             Self::W1 => Some("cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.get_state.ok.v1.0"),
             Self::W2 => Some("cti.a.p.acgw.response.v1.0~a.p.enablement.read.ok.v1.0"),
-            Self::W3 => Some("cti.a.p.acgw.response.v1.0~a.p.success_no_content.v1.0"),
+            Self::W3 | Self::W3p => Some("cti.a.p.acgw.response.v1.0~a.p.success_no_content.v1.0"),
             Self::W4 => Some("cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.enable.ok.v1.0"),
-            Self::W5 => None,
+            Self::W5 | Self::Healthz => None,
             Self::Custom => Some(custom::RESPONSE_TYPE),
         }
     }
 
     /// Whether the request carries the enablement-form headers (all mapping callbacks do, §9).
     pub fn sends_credentials(self) -> bool {
-        matches!(self, Self::W2 | Self::W3)
+        matches!(self, Self::W2 | Self::W3 | Self::W3p)
     }
 
-    /// The body of `worker`'s requests, with UUID placeholders.
-    pub fn template(self, endpoint_id: &str, worker: usize, created_at: &str) -> Template {
+    /// Whether requests are callbacks (POST /callback with a token) rather than the bare GET /healthz.
+    pub fn is_callback(self) -> bool {
+        self != Self::Healthz
+    }
+
+    /// The body of `worker`'s requests, with UUID placeholders. With `w1_partners`, W1 reads a partner picked
+    /// at random among that many seeded ones (`huge::partner_tenant`) in every request instead of the one
+    /// `setup` enabled.
+    pub fn template(self, endpoint_id: &str, worker: usize, created_at: &str, w1_partners: Option<u64>) -> Template {
         match self {
+            Self::W1 if w1_partners.is_some() => {
+                let body = envelope_v2("partner.mirroring.get_state", endpoint_id, &placeholder(1), Some(json!({})));
+                Template { partners: w1_partners, ..Template::new(&body, 2) }
+            }
             Self::W1 | Self::W5 => {
                 let body =
                     envelope_v2("partner.mirroring.get_state", endpoint_id, MIRRORED_PARTNER_TENANT, Some(json!({})));
@@ -136,6 +178,22 @@ impl Workload {
                 );
                 Template::new(&body, PAIRS_PER_WRITE + 1)
             }
+            Self::W3p => {
+                // The same write as W3, but connection `worker` is the only writer of its partner: no two
+                // connections wait for the same partner's lock.
+                let modified: Vec<Value> = (0..PAIRS_PER_WRITE)
+                    .map(|k| json!({ "vendor_tenant_id": w3p_customer_id(worker, k), "acronis_tenant_id": placeholder(k + 1) }))
+                    .collect();
+                let body = envelope_v1(
+                    "tenant_mapping.write",
+                    "a.p.tenant_mapping.write",
+                    endpoint_id,
+                    &w3p_partner_tenant(worker),
+                    created_at,
+                    Some(json!({ "modified": modified })),
+                );
+                Template::new(&body, PAIRS_PER_WRITE + 1)
+            }
             Self::W4 => {
                 let tenant = placeholder(1);
                 let payload = json!({ "acronis_tenant_id": tenant, "acronis_tenant_name": "bench partner" });
@@ -154,6 +212,7 @@ impl Workload {
                 );
                 Template::new(&body, 1)
             }
+            Self::Healthz => Template::empty(),
         }
     }
 }
@@ -237,6 +296,8 @@ pub fn placeholder(group: usize) -> String {
 pub struct Template {
     bytes: Vec<u8>,
     groups: Vec<Vec<usize>>,
+    /// When set, group 1 is a seeded partner's tenant picked at random below this count, not a random UUID.
+    partners: Option<u64>,
 }
 
 impl Template {
@@ -249,7 +310,12 @@ impl Template {
                 bytes.windows(needle.len()).enumerate().filter(|(_, w)| *w == needle).map(|(i, _)| i).collect()
             })
             .collect();
-        Self { bytes, groups }
+        Self { bytes, groups, partners: None }
+    }
+
+    /// No body (GET /healthz); rendering still gives a request id nobody reads.
+    pub fn empty() -> Self {
+        Self { bytes: Vec::new(), groups: vec![Vec::new()], partners: None }
     }
 
     /// A fresh body: every group gets a new random UUID (group 0 is the request_id). Returns the body and the
@@ -260,7 +326,10 @@ impl Template {
         let mut request_id = [0u8; 36];
         for (g, offsets) in self.groups.iter().enumerate() {
             let mut uuid = [0u8; 36];
-            rng.uuid_into(&mut uuid);
+            match self.partners {
+                Some(n) if g == 1 => uuid.copy_from_slice(huge::partner_tenant(rng.next_u64() % n).as_bytes()),
+                _ => rng.uuid_into(&mut uuid),
+            }
             if g == 0 {
                 request_id = uuid;
             }
@@ -274,8 +343,8 @@ impl Template {
 
 /// The directory file (`cyberapp-tenants directory import FILE`) the workloads rely on: the bench partner
 /// organization, `customers` customer organizations under it, and its credentials: `identity` plus `logins`
-/// more logins (all with `password`).
-pub fn directory_file(customers: usize, logins: usize, identity: &str, password: &str) -> Value {
+/// more logins (all with `password`); and W3P's `w3p_partners` partners, each with 10 customers and a login.
+pub fn directory_file(customers: usize, logins: usize, w3p_partners: usize, identity: &str, password: &str) -> Value {
     let mut organizations = vec![json!({ "id": VENDOR_PARTNER_ORG, "name": "Bench MSP", "kind": "partner" })];
     organizations.extend((0..customers).map(|i| {
         json!({
@@ -288,6 +357,16 @@ pub fn directory_file(customers: usize, logins: usize, identity: &str, password:
     let credential = |identity: String| json!({ "identity": identity, "organization_id": VENDOR_PARTNER_ORG, "secrets": { "password": password } });
     let mut credentials = vec![credential(identity.to_owned())];
     credentials.extend((0..logins).map(|w| credential(login_identity(identity, logins, w))));
+    // W3P: `w3p_partners` partners, each with its own customers and login.
+    for p in 0..w3p_partners {
+        let org = w3p_partner_org(p);
+        organizations.push(json!({ "id": org, "name": format!("Bench partner {p}"), "kind": "partner" }));
+        organizations.extend((0..PAIRS_PER_WRITE).map(|k| {
+            json!({ "id": w3p_customer_id(p, k), "name": format!("Bench partner {p} customer {k}"), "kind": "customer", "parent_id": org })
+        }));
+        credentials
+            .push(json!({ "identity": w3p_identity(p), "organization_id": org, "secrets": { "password": password } }));
+    }
     json!({ "organizations": organizations, "credentials": credentials })
 }
 
@@ -316,8 +395,9 @@ mod tests {
     #[test]
     fn every_placeholder_is_replaced_and_the_body_stays_json() {
         let mut rng = Rng::from_os();
-        for workload in Workload::value_variants() {
-            let template = workload.template("cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0", 3, &rfc3339_now());
+        for workload in Workload::value_variants().iter().filter(|w| w.is_callback()) {
+            let template =
+                workload.template("cti.a.p.acgw.endpoint.v1.0~vendor.app.endpoint.v1.0", 3, &rfc3339_now(), None);
             let (body, request_id) = template.render(&mut rng);
             let text = std::str::from_utf8(&body).expect("utf8");
             assert!(!text.contains("@uuid"), "{text}");
@@ -327,9 +407,33 @@ mod tests {
     }
 
     #[test]
+    fn w1_over_seeded_partners_reads_one_of_them() {
+        let mut rng = Rng::from_os();
+        let template = Workload::W1.template("e", 0, "t", Some(5));
+        for _ in 0..20 {
+            let (body, _) = template.render(&mut rng);
+            let value: Value = serde_json::from_slice(&body).expect("json");
+            let tenant = value["context"]["tenant_id"].as_str().expect("tenant");
+            assert!((0..5).any(|i| huge::partner_tenant(i) == tenant), "{tenant}");
+        }
+    }
+
+    #[test]
+    fn w3p_connections_write_to_their_own_partner() {
+        let mut rng = Rng::from_os();
+        let (body, _) = Workload::W3p.template("e", 7, "t", None).render(&mut rng);
+        let value: Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(value["context"]["tenant_id"], w3p_partner_tenant(7));
+        assert_eq!(value["payload"]["modified"][0]["vendor_tenant_id"], "bench-p007-c00");
+        let file = directory_file(0, 0, 2, "admin@bench", "pw");
+        assert_eq!(file["organizations"].as_array().expect("orgs").len(), 1 + 2 * (1 + PAIRS_PER_WRITE));
+        assert_eq!(file["credentials"][2]["identity"], "admin@bench-p001");
+    }
+
+    #[test]
     fn w4_uses_one_new_tenant_for_context_and_payload() {
         let mut rng = Rng::from_os();
-        let (body, _) = Workload::W4.template("e", 0, "t").render(&mut rng);
+        let (body, _) = Workload::W4.template("e", 0, "t", None).render(&mut rng);
         let value: Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(value["context"]["tenant_id"], value["payload"]["acronis_tenant_id"]);
         assert_ne!(value["context"]["tenant_id"], value["request_id"]);
@@ -339,7 +443,7 @@ mod tests {
     fn w3_workers_own_disjoint_customers() {
         let mut rng = Rng::from_os();
         let mut ids = |worker| {
-            let (body, _) = Workload::W3.template("e", worker, "t").render(&mut rng);
+            let (body, _) = Workload::W3.template("e", worker, "t", None).render(&mut rng);
             let value: Value = serde_json::from_slice(&body).expect("json");
             value["payload"]["modified"]
                 .as_array()
@@ -359,7 +463,7 @@ mod tests {
         assert_eq!(login_identity("admin@bench", 64, 3), "admin-3@bench");
         assert_eq!(login_identity("admin@bench", 64, 67), "admin-3@bench");
         assert_eq!(login_identity("admin@bench", 0, 3), "admin@bench");
-        let file = directory_file(2, 3, "admin@bench", "pw");
+        let file = directory_file(2, 3, 0, "admin@bench", "pw");
         let identities: Vec<&str> = file["credentials"]
             .as_array()
             .expect("array")
