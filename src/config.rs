@@ -178,8 +178,9 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(..=60_000))]
     pub read_model_max_staleness_ms: u64,
 
-    /// Answers the read model keeps per kind of read (tenant lookups, partner mappings, credentials, customer
-    /// pages, mirrored customer lists); 0 turns it off and every read goes to the database
+    /// Records the read model keeps per kind of read (tenant lookups, partner mappings, credentials, customer
+    /// pages, mirrored customer lists; a list counts one per item); 0 turns it off and every read goes to the
+    /// database
     #[arg(long, env = "READ_MODEL_ENTRIES", default_value_t = 100_000,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000_000))]
     pub read_model_entries: usize,

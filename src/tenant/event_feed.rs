@@ -1,10 +1,11 @@
 //! `WatchEvents`: the sequencer loop that numbers committed outbox rows, and the streams that follow them.
 //!
-//! One [`run_sequencer`] per TenantService process refreshes the store's read model (which gives committed
-//! events their positions, see `store::events`) as soon as a local write commits, and at least every poll
-//! interval, which also picks up events that other replicas (or `directory import`) committed. Reads that
-//! need a fresher model refresh it too. Each refresh publishes the newest position; each stream waits on
-//! that instead of polling the database itself, then reads what is new in order.
+//! One [`run_sequencer`] per TenantService process gives committed events their positions (see
+//! `store::events`) as soon as a local write commits, and at least every poll interval, which also picks up
+//! events that other replicas (or `directory import`) committed. It publishes the newest position; each
+//! stream waits on that instead of polling the database itself, then reads what is new in order. Each round
+//! also refreshes the store's read model, so that it keeps up with the outbox between the reads that
+//! refresh it themselves.
 //!
 //! A stream holds a small buffer: a slow consumer is slowed down by HTTP/2 flow control rather than
 //! buffered without bound. If it falls so far behind that its next events have expired, it is told to
@@ -45,6 +46,7 @@ pub struct EventFeed {
 #[derive(Debug)]
 pub struct Sequencer {
     store: TenantStore,
+    head: watch::Sender<u64>,
     commits: Arc<Notify>,
     poll_interval: Duration,
 }
@@ -58,18 +60,24 @@ pub fn feed(
     max_streams: usize,
     shutdown: CancellationToken,
 ) -> (EventFeed, Sequencer) {
-    let head = store.read_model().head();
-    let sequencer = Sequencer { commits: store.commits(), store: store.clone(), poll_interval };
+    let (head_sender, head) = watch::channel(0);
+    let sequencer = Sequencer { commits: store.commits(), store: store.clone(), head: head_sender, poll_interval };
     let streams = Arc::new(Semaphore::new(max_streams));
     (EventFeed { store, head, shutdown, streams }, sequencer)
 }
 
 /// Numbers committed events until `shutdown` is cancelled.
 pub async fn run_sequencer(sequencer: Sequencer, shutdown: CancellationToken) {
-    let Sequencer { store, commits, poll_interval } = sequencer;
+    let Sequencer { store, head, commits, poll_interval } = sequencer;
     loop {
+        match store.sequence_events().await {
+            Ok(newest) => {
+                head.send_if_modified(|published| std::mem::replace(published, newest) != newest);
+            }
+            Err(error) => tracing::warn!(%error, "could not sequence events; retrying"),
+        }
         if let Err(error) = store.read_model().refresh(&store).await {
-            tracing::warn!(%error, "could not sequence events; retrying");
+            tracing::warn!(%error, "could not refresh the read model; retrying");
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

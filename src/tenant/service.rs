@@ -14,7 +14,7 @@ use super::error::TenantError;
 use super::event_feed::{EventFeed, EventStream};
 use super::model::{AcronisTenantId, Identity, VendorTenantId};
 use super::paging::{decode_page_token, encode_page_token, list_page_size};
-use super::store::{CustomCallbackClaim, TenantFilter, TenantStore};
+use super::store::{CustomCallbackClaim, TenantFilter, TenantStore, as_of_now};
 use crate::db::entity::organization::{self, OrganizationKind};
 use crate::db::entity::tenant::TenantKind;
 use crate::pb;
@@ -120,13 +120,17 @@ impl TenantService for TenantServiceImpl {
         &self,
         request: Request<pb::ReadPartnerEnablementRequest>,
     ) -> Result<Response<pb::ReadPartnerEnablementResponse>, Status> {
-        let organization = self.authenticate(request.get_ref().credentials.as_ref()).await?;
-        require_partner(&organization)?;
-        let mapping = self.store.partner_mapping_of(&organization).await?;
-        Ok(Response::new(pb::ReadPartnerEnablementResponse {
-            vendor_tenant_id: organization.id,
-            acronis_tenant_id: mapping.and_then(|mapping| mapping.acronis_tenant_id),
+        // Two kept answers (the credentials, the mapping): one refresh confirms both.
+        as_of_now(Box::pin(async move {
+            let organization = self.authenticate(request.get_ref().credentials.as_ref()).await?;
+            require_partner(&organization)?;
+            let mapping = self.store.partner_mapping_of(&organization).await?;
+            Ok::<_, Status>(Response::new(pb::ReadPartnerEnablementResponse {
+                vendor_tenant_id: organization.id,
+                acronis_tenant_id: mapping.and_then(|mapping| mapping.acronis_tenant_id),
+            }))
         }))
+        .await
     }
 
     async fn write_partner_enablement(
@@ -299,38 +303,42 @@ impl TenantService for TenantServiceImpl {
         &self,
         request: Request<pb::ResolveCallbackTenantRequest>,
     ) -> Result<Response<pb::ResolveCallbackTenantResponse>, Status> {
-        let request = request.into_inner();
-        let id = AcronisTenantId::parse(&request.acronis_tenant_id, "acronis_tenant_id")?;
-        // Credentials first, as the mapped-partner callbacks check them: a wrong secret is 401 whatever the
-        // tenant's state, so the answer never tells an attacker which tenants are enabled.
-        let organization = match request.credentials.as_ref() {
-            Some(credentials) => Some(self.authenticate(Some(credentials)).await?),
-            None => None,
-        };
-        let resolved = self.store.callback_tenant(id).await?;
-        if request.require_enabled && !resolved.is_enabled() {
-            return Err(TenantError::PermissionDenied(
-                "The CyberApp is not enabled for this tenant (or for its partner).".into(),
-            )
-            .into());
-        }
-        if let (Some(organization), Some(tenant)) = (&organization, &resolved.tenant) {
-            let own = [Some(tenant), resolved.partner.as_ref()]
-                .into_iter()
-                .flatten()
-                .any(|record| record.vendor_tenant_id == organization.id);
-            if !own {
+        // Up to three kept answers (credentials, tenant, partner): one refresh confirms them all.
+        as_of_now(Box::pin(async move {
+            let request = request.into_inner();
+            let id = AcronisTenantId::parse(&request.acronis_tenant_id, "acronis_tenant_id")?;
+            // Credentials first, as the mapped-partner callbacks check them: a wrong secret is 401 whatever the
+            // tenant's state, so the answer never tells an attacker which tenants are enabled.
+            let organization = match request.credentials.as_ref() {
+                Some(credentials) => Some(self.authenticate(Some(credentials)).await?),
+                None => None,
+            };
+            let resolved = self.store.callback_tenant(id).await?;
+            if request.require_enabled && !resolved.is_enabled() {
                 return Err(TenantError::PermissionDenied(
-                    "These credentials belong to another account than the tenant the request was made from.".into(),
+                    "The CyberApp is not enabled for this tenant (or for its partner).".into(),
                 )
                 .into());
             }
-        }
-        Ok(Response::new(pb::ResolveCallbackTenantResponse {
-            tenant: resolved.tenant.map(convert::tenant),
-            partner: resolved.partner.map(convert::tenant),
-            identity_organization_id: organization.map(|organization| organization.id),
+            if let (Some(organization), Some(tenant)) = (&organization, &resolved.tenant) {
+                let own = [Some(tenant), resolved.partner.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|record| record.vendor_tenant_id == organization.id);
+                if !own {
+                    return Err(TenantError::PermissionDenied(
+                        "These credentials belong to another account than the tenant the request was made from.".into(),
+                    )
+                    .into());
+                }
+            }
+            Ok::<_, Status>(Response::new(pb::ResolveCallbackTenantResponse {
+                tenant: resolved.tenant.map(convert::tenant),
+                partner: resolved.partner.map(convert::tenant),
+                identity_organization_id: organization.map(|organization| organization.id),
+            }))
         }))
+        .await
     }
 
     async fn begin_custom_callback(

@@ -9,8 +9,10 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    Order, QueryFilter, QueryOrder, QuerySelect, Statement,
+    sea_query::{Expr, ExprTrait},
 };
 
 use super::TenantStore;
@@ -154,7 +156,8 @@ impl TenantStore {
             .await?)
     }
 
-    /// What the sequenced events after position `cursor` invalidate, up to `limit` of them, in order.
+    /// What the events after position `cursor` invalidate: up to `limit` of them, the sequenced ones first
+    /// in order, then those not sequenced yet (committed all the same).
     pub(super) async fn event_keys_after(&self, cursor: u64, limit: u64) -> Result<Vec<EventKeys>, TenantError> {
         let cursor = i64::try_from(cursor).unwrap_or(i64::MAX);
         Ok(tenant_event::Entity::find()
@@ -165,7 +168,13 @@ impl TenantStore {
                 tenant_event::Column::VendorTenantId,
                 tenant_event::Column::AcronisTenantId,
             ])
-            .filter(tenant_event::Column::Position.gt(cursor))
+            .filter(
+                Condition::any()
+                    .add(tenant_event::Column::Position.gt(cursor))
+                    .add(tenant_event::Column::Position.is_null()),
+            )
+            // NULLs sort first on SQLite and last on PostgreSQL: put them last on both.
+            .order_by(Expr::col(tenant_event::Column::Position).is_null(), Order::Asc)
             .order_by_asc(tenant_event::Column::Position)
             .limit(limit)
             .into_model::<EventKeys>()

@@ -39,7 +39,7 @@ pub use directory::{CredentialImport, DirectoryImport, ImportSummary, Organizati
 pub use idempotency::{IdempotencyKey, Recorded};
 pub use partner_mirroring::MirroredPartnerEnablement;
 pub use queries::TenantFilter;
-pub use read_model::{ReadModel, ReadModelSettings};
+pub use read_model::{ReadModel, ReadModelSettings, as_of_now};
 
 use std::sync::Arc;
 

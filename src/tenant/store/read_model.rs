@@ -7,7 +7,7 @@
 //! from changed.
 //!
 //! **How fresh an answer is.** A kept answer is served only once the model has *caught up*: a refresh that
-//! started at or after `arrival − max_staleness` has sequenced every committed event and applied it here
+//! started at or after `arrival − max_staleness` has read every committed event (numbered or not yet) and applied it here
 //! (dropping what it touched), and started after this process's last own commit. With the default bound of
 //! zero, a read waits for a refresh that began after it arrived, so it reflects every write committed before
 //! it arrived, on any replica, exactly like a database read. What makes that cheap is that refreshes are
@@ -24,14 +24,13 @@
 //! organization or credentials changed) drops everything, since an organization's rename also renames its
 //! mapped records without a tenant event. Expired events (a gap in positions) drop everything too.
 //!
-//! Memory is bounded: each table holds at most `capacity` answers and sheds an arbitrary eighth when full.
+//! Memory is bounded: each table holds at most `capacity` records (a list counts one per item it holds) and
+//! sheds an arbitrary eighth of its answers when full.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-
-use tokio::sync::watch;
 
 use super::TenantStore;
 use super::customer_mapping::CustomerOrganization;
@@ -40,6 +39,18 @@ use crate::metrics::METRICS;
 use crate::tenant::error::TenantError;
 use crate::tenant::model::EventKind;
 use crate::tenant::paging::{PageInfo, PageRequest};
+
+tokio::task_local! {
+    /// When the request being served arrived (see [`as_of_now`]).
+    static REQUEST_ARRIVAL: Instant;
+}
+
+/// Runs `reads`, the reads of one request, as of this moment: a refresh begun after it confirms every one of
+/// them, so a request that reads several kept answers (credentials, then a mapping) waits for one refresh
+/// rather than one each. What it answers still reflects every write answered before it arrived.
+pub async fn as_of_now<F: Future>(reads: F) -> F::Output {
+    REQUEST_ARRIVAL.scope(Instant::now(), reads).await
+}
 
 /// Events applied per query while catching up.
 const APPLY_BATCH: u64 = 1000;
@@ -50,7 +61,7 @@ pub struct ReadModelSettings {
     /// How old the newest refresh may be for a kept answer to be served: zero (the default) serves only what
     /// a refresh begun after the read arrived confirmed.
     pub max_staleness: Duration,
-    /// Answers kept per table; zero keeps none (every read goes to the database).
+    /// Records kept per table (a list counts one per item); zero keeps none (every read goes to the database).
     pub capacity: usize,
 }
 
@@ -92,15 +103,15 @@ impl Tables {
     }
 
     fn clear(&mut self) {
-        self.tenants.entries.clear();
-        self.partner_mappings.entries.clear();
-        self.credentials.entries.clear();
+        self.tenants.clear();
+        self.partner_mappings.clear();
+        self.credentials.clear();
         self.clear_lists();
     }
 
     fn clear_lists(&mut self) {
-        self.customer_pages.entries.clear();
-        self.mirrored_customers.entries.clear();
+        self.customer_pages.clear();
+        self.mirrored_customers.clear();
     }
 
     /// Drops what `event` may have changed.
@@ -110,9 +121,9 @@ impl Tables {
             | None => self.clear(),
             Some(_) => {
                 if let Some(acronis) = &event.acronis_tenant_id {
-                    self.tenants.entries.remove(acronis);
+                    self.tenants.remove(acronis);
                 }
-                self.partner_mappings.entries.remove(&event.vendor_tenant_id);
+                self.partner_mappings.remove(&event.vendor_tenant_id);
                 self.clear_lists();
             }
         }
@@ -123,36 +134,91 @@ impl Tables {
 #[derive(Debug)]
 pub(super) struct Table<K, V> {
     name: &'static str,
+    /// Most records kept (see [`Weight`]).
     capacity: usize,
+    /// Records kept now.
+    weight: usize,
     entries: HashMap<K, V>,
 }
 
-impl<K: Hash + Eq, V: Clone> Table<K, V> {
+/// How many records an answer holds: one for a lookup, one per item (and one for the list) for a list, so
+/// that a table's capacity bounds its memory whatever the size of its lists.
+pub(super) trait Weight {
+    fn weight(&self) -> usize;
+}
+
+impl<T> Weight for Option<Arc<T>> {
+    fn weight(&self) -> usize {
+        1
+    }
+}
+
+impl<T> Weight for Arc<Vec<T>> {
+    fn weight(&self) -> usize {
+        1 + self.len()
+    }
+}
+
+impl Weight for Arc<CustomerPage> {
+    fn weight(&self) -> usize {
+        1 + self.0.len()
+    }
+}
+
+impl<K: Hash + Eq, V: Clone + Weight> Table<K, V> {
     fn new(name: &'static str, capacity: usize) -> Self {
-        Self { name, capacity, entries: HashMap::new() }
+        Self { name, capacity, weight: 0, entries: HashMap::new() }
     }
 
     fn insert(&mut self, key: K, value: V) {
-        if self.capacity == 0 {
+        let weight = value.weight();
+        if weight > self.capacity {
             return;
         }
-        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
+        self.remove(&key);
+        while self.weight + weight > self.capacity {
             // Shed an arbitrary eighth (the map's iteration order is seeded per process): cheaper than
             // tracking recency on every hit, and a shed answer only costs one database read.
-            let mut seen = 0_usize;
-            self.entries.retain(|_, _| {
+            // Fewer than eight answers (a few long lists): shed them all.
+            if self.entries.len() < 8 {
+                self.clear();
+                break;
+            }
+            let (mut seen, mut shed) = (0_usize, 0_usize);
+            self.entries.retain(|_, value| {
                 seen += 1;
-                !seen.is_multiple_of(8)
+                let keep = !seen.is_multiple_of(8);
+                if !keep {
+                    shed += value.weight();
+                }
+                keep
             });
+            self.weight -= shed;
         }
+        self.weight += weight;
         self.entries.insert(key, value);
+    }
+
+    fn remove<Q: Hash + Eq + ?Sized>(&mut self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        if let Some(value) = self.entries.remove(key) {
+            self.weight -= value.weight();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.weight = 0;
     }
 }
 
 /// The columns of an outbox row that say what it invalidates.
 #[derive(Debug, sea_orm::FromQueryResult)]
 pub(super) struct EventKeys {
-    pub position: i64,
+    /// `None` while the sequencer has not numbered it yet.
+    pub position: Option<i64>,
     pub kind: String,
     pub vendor_tenant_id: String,
     pub acronis_tenant_id: Option<String>,
@@ -178,8 +244,6 @@ pub struct ReadModel {
     state: Mutex<State>,
     /// One refresh at a time; the reads that need a newer one queue here and share the next.
     refreshing: tokio::sync::Mutex<()>,
-    /// The newest event position, for the WatchEvents streams.
-    head: watch::Sender<u64>,
 }
 
 impl ReadModel {
@@ -191,12 +255,7 @@ impl ReadModel {
             last_local_commit: None,
             generation: 0,
         };
-        Self { settings, state: Mutex::new(state), refreshing: tokio::sync::Mutex::new(()), head: watch::channel(0).0 }
-    }
-
-    /// The newest event position, updated by every refresh.
-    pub fn head(&self) -> watch::Receiver<u64> {
-        self.head.subscribe()
+        Self { settings, state: Mutex::new(state), refreshing: tokio::sync::Mutex::new(()) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -220,12 +279,12 @@ impl ReadModel {
     ) -> Result<V, TenantError>
     where
         K: Hash + Eq,
-        V: Clone,
+        V: Clone + Weight,
     {
         if self.settings.capacity == 0 {
             return load.await;
         }
-        let arrived = Instant::now();
+        let arrived = REQUEST_ARRIVAL.try_with(|arrived| *arrived).unwrap_or_else(|_| Instant::now());
         let (name, kept, mut generation) = {
             let mut state = self.state();
             let generation = state.generation;
@@ -264,7 +323,7 @@ impl ReadModel {
         if self.confirmed_since(needed) {
             return Ok(());
         }
-        self.refresh_in_turn(store).await.map(drop)
+        self.refresh_in_turn(store).await
     }
 
     fn confirmed_since(&self, needed: Option<Instant>) -> bool {
@@ -274,54 +333,76 @@ impl ReadModel {
             && state.last_local_commit.is_none_or(|committed| confirmed_at >= committed)
     }
 
-    /// Sequences committed events and applies the new ones; returns the newest position.
-    pub async fn refresh(&self, store: &TenantStore) -> Result<u64, TenantError> {
+    /// Applies every event committed since the last refresh: the sequenced ones after `applied`, in order,
+    /// and those still waiting for their position (the sequencer numbers them soon after their commit, and
+    /// a read should not wait for that write, so they are applied now and once more when numbered).
+    pub async fn refresh(&self, store: &TenantStore) -> Result<(), TenantError> {
         let _turn = self.refreshing.lock().await;
         self.refresh_in_turn(store).await
     }
 
-    async fn refresh_in_turn(&self, store: &TenantStore) -> Result<u64, TenantError> {
+    async fn refresh_in_turn(&self, store: &TenantStore) -> Result<(), TenantError> {
         let started = Instant::now();
-        // Every event committed before `started` is at or below `head` (see `TenantStore::sequence_events`).
-        let head = store.sequence_events().await?;
         let applied = self.state().applied;
-        match applied {
-            None => {
+        let Some(mut cursor) = applied else {
+            // The first refresh: whatever was kept before it would not be dropped by older events.
+            let head = store.event_head().await?;
+            let mut state = self.state();
+            state.tables.clear();
+            state.generation += 1;
+            state.applied = Some(head);
+            state.confirmed_at = Some(started);
+            return Ok(());
+        };
+        loop {
+            // One statement: the sequenced events after `cursor` in order, then the unsequenced ones.
+            let batch = store.event_keys_after(cursor, APPLY_BATCH).await?;
+            let full = batch.len() as u64 == APPLY_BATCH;
+            let lost = self.apply(&batch, &mut cursor, full);
+            if lost {
+                // Events expired before this model saw them, or more are unsequenced than one batch reads:
+                // what they changed is unknown. Everything goes, after reading where to resume: an answer
+                // loaded after the drop reflects every event up to that position.
+                let head = store.event_head().await?;
                 let mut state = self.state();
                 state.tables.clear();
                 state.generation += 1;
-                state.applied = Some(head);
+                cursor = head;
             }
-            Some(mut cursor) => {
-                while cursor < head {
-                    let batch = store.event_keys_after(cursor, APPLY_BATCH).await?;
-                    let mut state = self.state();
-                    state.generation += 1;
-                    let mut gap = batch.is_empty();
-                    for event in &batch {
-                        if event.position != position(cursor + 1) {
-                            gap = true;
-                            break;
-                        }
-                        state.tables.invalidate(event);
-                        cursor += 1;
-                    }
-                    if gap {
-                        // Events expired before this model saw them: what they changed is unknown.
-                        state.tables.clear();
-                        cursor = head;
-                    }
-                    state.applied = Some(cursor);
-                }
+            let mut state = self.state();
+            state.applied = Some(cursor);
+            if !full || lost {
+                state.confirmed_at = Some(started);
+                return Ok(());
             }
         }
-        self.state().confirmed_at = Some(started);
-        self.head.send_if_modified(|published| std::mem::replace(published, head) != head);
-        Ok(head)
     }
 }
 
-fn position(cursor: u64) -> i64 {
+impl ReadModel {
+    /// Drops what `batch` (a `full` one) changed, advancing `cursor` over its sequenced events; returns
+    /// whether events were lost (a gap in positions, or unsequenced events beyond the batch).
+    fn apply(&self, batch: &[EventKeys], cursor: &mut u64, full: bool) -> bool {
+        let mut state = self.state();
+        if !batch.is_empty() {
+            state.generation += 1;
+        }
+        let mut lost = full && batch.last().is_some_and(|event| event.position.is_none());
+        for event in batch {
+            if let Some(position) = event.position {
+                if position != to_position(*cursor + 1) {
+                    lost = true;
+                    break;
+                }
+                *cursor += 1;
+            }
+            state.tables.invalidate(event);
+        }
+        lost
+    }
+}
+
+fn to_position(cursor: u64) -> i64 {
     i64::try_from(cursor).unwrap_or(i64::MAX)
 }
 
@@ -386,6 +467,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_committed_event_not_numbered_yet_is_applied_all_the_same() {
+        let (_dir, this, other) = replicas().await;
+        assert!(this.tenant_by_acronis_id(id(X)).await.expect("read").is_none());
+        // No sequencer runs here: the other replica's event stays without a position.
+        enable(&other, X).await;
+        let record = this.tenant_by_acronis_id(id(X)).await.expect("read");
+        assert!(record.is_some(), "a kept answer outlived an unsequenced event that changed it");
+    }
+
+    #[tokio::test]
     async fn events_expired_before_they_were_applied_drop_everything() {
         let (_dir, this, other) = replicas().await;
         assert!(this.tenant_by_acronis_id(id(X)).await.expect("read").is_none());
@@ -402,12 +493,31 @@ mod tests {
     fn a_full_table_sheds_answers_and_stays_within_its_capacity() {
         let mut table = Table::new("t", 64);
         for key in 0..1_000 {
-            table.insert(key, key);
-            assert!(table.entries.len() <= 64);
+            table.insert(key, Some(Arc::new(key)));
+            assert!(table.entries.len() <= 64 && table.weight == table.entries.len());
         }
-        assert_eq!(table.entries.get(&999), Some(&999), "the newest answer is kept");
+        assert_eq!(table.entries.get(&999), Some(&Some(Arc::new(999))), "the newest answer is kept");
         let mut off = Table::new("t", 0);
-        off.insert(1, 1);
+        off.insert(1, Some(Arc::new(1)));
         assert!(off.entries.is_empty());
+    }
+
+    #[test]
+    fn lists_count_one_record_per_item() {
+        let mut lists = Table::new("t", 100);
+        lists.insert(1, Arc::new(vec![0; 60]));
+        lists.insert(2, Arc::new(vec![0; 30]));
+        assert_eq!(lists.weight, 92);
+        // Another list of 60 does not fit beside both: answers are shed until it does.
+        lists.insert(3, Arc::new(vec![0; 60]));
+        assert!(lists.weight <= 100 && lists.entries.contains_key(&3), "{} records kept", lists.weight);
+        let weights: usize = lists.entries.values().map(Weight::weight).sum();
+        assert_eq!(lists.weight, weights);
+        // A list larger than the whole table is not kept at all.
+        lists.insert(4, Arc::new(vec![0; 200]));
+        assert!(!lists.entries.contains_key(&4));
+        lists.remove(&3);
+        lists.clear();
+        assert_eq!((lists.weight, lists.entries.len()), (0, 0));
     }
 }
