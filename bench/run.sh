@@ -8,7 +8,7 @@
 # fresh database with 1,000,000 tenant records and a partner with 100,000 customers and runs W1, W2 and the
 # large partner's reads against it (slow: see bench/README.md).
 # Options (environment): DURATION (10), WARMUP (2), CONCURRENCIES ("1 16 64"), BACKENDS ("sqlite postgres"),
-# WORKLOADS ("W1 W2 W3 W3P W4 W5 CUSTOM LARGE"; HUGE on request), SERVICE_TARGET_DIR (bench/target/service),
+# WORKLOADS ("W1 W2 W3 W3P W4 W5 MAPREAD CUSTOM LARGE"; HUGE on request), SERVICE_TARGET_DIR (bench/target/service),
 # SERVICE_BIN (skip the service build), PG_ADMIN_URL (a PostgreSQL server to create the bench database on),
 # FSYNC_SECONDS (3), HUGE_RECORDS (1000000), HUGE_CUSTOMERS (100000: the large partner's), HUGE_MAPPED (10000),
 # KEEP_TMP=1 (keep logs). See bench/README.md.
@@ -21,7 +21,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONCURRENCIES=${CONCURRENCIES:-"1 16 64"}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
-WORKLOADS=${WORKLOADS:-"W1 W2 W3 W3P W4 W5 CUSTOM LARGE"}
+WORKLOADS=${WORKLOADS:-"W1 W2 W3 W3P W4 W5 MAPREAD CUSTOM LARGE"}
 FSYNC_SECONDS=${FSYNC_SECONDS:-3}
 # HUGE: tenant records seeded (a tenth of them mirrored customers, the rest mirrored partners), the customer
 # organizations of its large partner (imported) and how many of those are mapped through callbacks.
@@ -53,11 +53,11 @@ CUSTOM=0
 HUGE=0
 for w in $WORKLOADS; do
   case $w in
-    W[1-5] | W3P) LOAD_WORKLOADS+=" $w" ;;
+    W[1-5] | W3P | MAPREAD) LOAD_WORKLOADS+=" $w" ;;
     CUSTOM) LOAD_WORKLOADS+=" $w"; CUSTOM=1 ;;
     LARGE) LARGE=1 ;;
     HUGE) HUGE=1 ;;
-    *) die "WORKLOADS takes W1..W5, W3P, CUSTOM, LARGE and HUGE, got '$w'" ;;
+    *) die "WORKLOADS takes W1..W5, W3P, MAPREAD, CUSTOM, LARGE and HUGE, got '$w'" ;;
   esac
 done
 if (( HUGE )); then

@@ -206,7 +206,9 @@ pub fn record_pool(db: &sea_orm::DatabaseConnection) {
         }
         _ => return,
     };
-    let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+    // sqlx counts idle connections apart from the pool's size, and the count can briefly run past it (a test
+    // once read 4294967295 idle connections of 1): never report more idle connections than exist.
+    let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
     let gauges = &METRICS.db_pool_connections;
     gauges.get_or_create(&PoolLabels { state: "idle" }).set(i64::from(idle));
     gauges.get_or_create(&PoolLabels { state: "in_use" }).set(i64::from(size.saturating_sub(idle)));

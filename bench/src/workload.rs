@@ -78,6 +78,8 @@ pub enum Workload {
     W3p,
     /// partner.mirroring.enable of a new Acronis tenant each time
     W4,
+    /// tenant_mapping.read, unpaged, of bench-msp and its customers (1,000 by default) with credentials
+    Mapread,
     /// partner.mirroring.get_state with a bad token signature (the 401 refusal path)
     W5,
     /// A custom callback (a form refresh) of the W1 partner, routed to the bench's own trivial handler
@@ -96,6 +98,7 @@ impl Workload {
             Self::W4 => "W4",
             Self::W5 => "W5",
             Self::W3p => "W3P",
+            Self::Mapread => "MAPREAD",
             Self::Custom => "CUSTOM",
             Self::Healthz => "HEALTHZ",
         }
@@ -107,6 +110,7 @@ impl Workload {
             Self::W2 => "enablement.read",
             Self::W3 | Self::W3p => "tenant_mapping.write",
             Self::W4 => "partner.mirroring.enable",
+            Self::Mapread => "tenant_mapping.read",
             Self::Custom => "custom vendor.bench.dashboard_refresh",
             Self::Healthz => "GET /healthz",
         }
@@ -123,6 +127,7 @@ impl Workload {
             Self::W2 => Some("cti.a.p.acgw.response.v1.0~a.p.enablement.read.ok.v1.0"),
             Self::W3 | Self::W3p => Some("cti.a.p.acgw.response.v1.0~a.p.success_no_content.v1.0"),
             Self::W4 => Some("cti.a.p.acgw.response.v1.1~a.p.partner.mirroring.enable.ok.v1.0"),
+            Self::Mapread => Some("cti.a.p.acgw.response.v1.0~a.p.tenant_mapping.read.ok.v1.0"),
             Self::W5 | Self::Healthz => None,
             Self::Custom => Some(custom::RESPONSE_TYPE),
         }
@@ -130,7 +135,7 @@ impl Workload {
 
     /// Whether the request carries the enablement-form headers (all mapping callbacks do, §9).
     pub fn sends_credentials(self) -> bool {
-        matches!(self, Self::W2 | Self::W3 | Self::W3p)
+        matches!(self, Self::W2 | Self::W3 | Self::W3p | Self::Mapread)
     }
 
     /// Whether requests are callbacks (POST /callback with a token) rather than the bare GET /healthz.
@@ -155,6 +160,17 @@ impl Workload {
             Self::W2 => {
                 let body =
                     envelope_v1("enablement.read", "a.p.empty", endpoint_id, MAPPED_PARTNER_TENANT, created_at, None);
+                Template::new(&body, 1)
+            }
+            Self::Mapread => {
+                let body = envelope_v1(
+                    "tenant_mapping.read",
+                    "a.p.empty",
+                    endpoint_id,
+                    MAPPED_PARTNER_TENANT,
+                    created_at,
+                    None,
+                );
                 Template::new(&body, 1)
             }
             Self::W3 => {
