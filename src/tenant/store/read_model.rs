@@ -7,8 +7,9 @@
 //! from changed.
 //!
 //! **How fresh an answer is.** A kept answer is served only once the model has *caught up*: a refresh that
-//! started at or after `arrival − max_staleness` has read every committed event (numbered or not yet) and applied it here
-//! (dropping what it touched), and started after this process's last own commit. With the default bound of
+//! started at or after `arrival − max_staleness`, and after this process's last own commit, has read every
+//! committed event and applied it here (dropping what it touched). That includes the events the sequencer
+//! has not numbered yet, so that no read waits for the sequencer's write. With the default bound of
 //! zero, a read waits for a refresh that began after it arrived, so it reflects every write committed before
 //! it arrived, on any replica, exactly like a database read. What makes that cheap is that refreshes are
 //! shared: one refresh (one statement when nothing changed) confirms every read that arrived before it
