@@ -11,8 +11,8 @@ pub(super) const IDS_PER_STATEMENT: usize = 500;
 
 /// `WITH RECURSIVE walk(id)`: the organizations whose customers are the partner's whose organization is bound
 /// as the first parameter, unless mapped: that organization and the partner organizations below it that the
-/// walk reaches without passing an enabled partner organization (see [`enabled_partner_join`]), whose
-/// customers are that partner's. Only partner organizations are walked, since customers have no children
+/// walk reaches without passing an enabled partner organization ([`not_enabled_partner`]), whose customers
+/// are that partner's. Only partner organizations are walked, since customers have no children
 /// (`check_placement` refuses them): each costs one lookup on `organizations (parent_id, kind, id)` that
 /// reads its partner children only, and one on `tenants.vendor_tenant_id`; so the walk costs the same with
 /// ten customers or a hundred thousand. `UNION` (not `UNION ALL`) ends the walk even if the tree were ever
@@ -26,25 +26,35 @@ pub(super) fn walk_cte(backend: DbBackend) -> String {
              SELECT o.id
                FROM walk w
                JOIN organizations o ON o.parent_id = w.id AND o.kind = 'partner'
-               {}
-              WHERE enabled.id IS NULL
+              WHERE {}
          )",
         placeholder(backend, 1),
-        enabled_partner_join("enabled", "o.id")
+        not_enabled_partner("o.id")
     )
 }
 
-/// `LEFT JOIN tenants {alias}` on the record that makes `organization` (an SQL expression) an *enabled
-/// partner organization*: a partner record with that vendor tenant id, enabled, whether mapped or mirrored
-/// (a mirrored partner's vendor tenant id is also a directory organization). `{alias}.id IS NULL` after it
-/// means no enabled partner has that organization. Both ownership walks (down from a partner, up from a
-/// customer) stop at the same organizations through this one definition. The lookup uses the unique index on
-/// `tenants.vendor_tenant_id`.
+/// The record that makes `organization` (an SQL expression) an *enabled partner organization*, as a
+/// condition on `tenants {alias}`: a partner record with that vendor tenant id, enabled, whether mapped or
+/// mirrored (a mirrored partner's vendor tenant id is also a directory organization). Both ownership walks
+/// (down from a partner, up from a customer) stop at the same organizations through this one definition.
+/// The lookup uses the unique index on `tenants.vendor_tenant_id`.
+fn enabled_partner(alias: &str, organization: &str) -> String {
+    format!("{alias}.vendor_tenant_id = {organization} AND {alias}.kind = 'partner' AND {alias}.state = 'enabled'")
+}
+
+/// `LEFT JOIN tenants {alias}` on [`enabled_partner`]: `{alias}.id IS NULL` after it means no enabled partner
+/// has that organization.
 pub(super) fn enabled_partner_join(alias: &str, organization: &str) -> String {
-    format!(
-        "LEFT JOIN tenants {alias} ON {alias}.vendor_tenant_id = {organization} \
-         AND {alias}.kind = 'partner' AND {alias}.state = 'enabled'"
-    )
+    format!("LEFT JOIN tenants {alias} ON {}", enabled_partner(alias, organization))
+}
+
+/// The condition that no enabled partner has `organization` ([`enabled_partner`]), as a scalar subquery
+/// rather than a join: PostgreSQL cannot turn it into a join, so it stays one index lookup per walked
+/// organization. As a join, the planner may hash every enabled partner record instead, because
+/// `organizations.parent_id` has few distinct values (the big partners' customers) and it expects each walked
+/// organization to have thousands of partner children.
+fn not_enabled_partner(organization: &str) -> String {
+    format!("(SELECT enabled.id FROM tenants enabled WHERE {}) IS NULL", enabled_partner("enabled", organization))
 }
 
 /// The `n`-th bind parameter in the backend's syntax; numbered on both, so a statement may use one twice.
