@@ -49,8 +49,8 @@ pub(super) fn enabled_partner_join(alias: &str, organization: &str) -> String {
 }
 
 /// The condition that no enabled partner has `organization` ([`enabled_partner`]), as a scalar subquery
-/// rather than a join: PostgreSQL cannot turn it into a join, so it stays one index lookup per walked
-/// organization. As a join, the planner may hash every enabled partner record instead, because
+/// rather than a join (`tenants.vendor_tenant_id` is unique, so it has one row or none): PostgreSQL cannot
+/// turn it into a join, so it stays one index lookup per walked organization. As a join, the planner may hash every enabled partner record instead, because
 /// `organizations.parent_id` has few distinct values (the big partners' customers) and it expects each walked
 /// organization to have thousands of partner children.
 fn not_enabled_partner(organization: &str) -> String {
