@@ -22,7 +22,8 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
 /// Opens a connection pool for `url` (`sqlite://…` or `postgres://…`).
 ///
 /// SQLite runs in WAL mode with a busy timeout so that concurrent writers wait for each other instead of
-/// failing, and with `synchronous=FULL` so that a commit we answered 200 for survives a crash.
+/// failing, and with `synchronous=FULL` so that a commit we answered 200 for survives a crash. PostgreSQL
+/// runs without JIT compilation.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url);
     options
@@ -35,6 +36,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
         // Statements are logged by our own spans; sqlx's per-query logging is noise at info level.
         .sqlx_logging(false)
+        // PostgreSQL compiles a statement whose estimated cost passes `jit_above_cost` (JIT is on by default):
+        // hundreds of milliseconds for the customer walks, whose estimates are far above what they read
+        // (`tenant::store::sql`), and never worth it for the short statements of this service.
+        .map_sqlx_postgres_opts(|postgres| postgres.options([("jit", "off")]))
         .map_sqlx_sqlite_opts(|sqlite| {
             sqlite
                 .journal_mode(SqliteJournalMode::Wal)

@@ -22,6 +22,7 @@ mod m20261122_000001_create_tenants;
 mod m20261122_000002_create_directory;
 mod m20261122_000003_create_callback_requests;
 mod m20261122_000004_sequence_tenant_events;
+mod m20261201_000005_index_customer_pages;
 
 use std::collections::HashSet;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_directory::Migration),
             Box::new(m20261122_000003_create_callback_requests::Migration),
             Box::new(m20261122_000004_sequence_tenant_events::Migration),
+            Box::new(m20261201_000005_index_customer_pages::Migration),
         ]
     }
 

@@ -9,43 +9,55 @@ use sea_orm::DbBackend;
 /// Ids bound in one `IN (…)` list; well below SQLite's and PostgreSQL's limits on bind parameters.
 pub(super) const IDS_PER_STATEMENT: usize = 500;
 
-/// `WITH RECURSIVE subtree(id, name, kind)`: the organizations below the one bound as the first parameter
-/// that are that partner's to walk: the walk does not descend into an enabled partner organization (see
-/// [`enabled_partner_join`]), whose customers are that partner's. Such an organization is itself in the
-/// subtree (it is a partner, never listed as a customer). Only partners are walked on, since customers have
-/// no children (`check_placement` refuses them): each partner costs an index lookup on
-/// `tenants.vendor_tenant_id` and one on `organizations.parent_id`, and the customers none. `UNION` (not
-/// `UNION ALL`) ends the walk even if the tree were ever corrupted into a cycle.
-pub(super) fn subtree_cte(backend: DbBackend) -> String {
+/// `WITH RECURSIVE walk(id)`: the organizations whose customers are the partner's whose organization is bound
+/// as the first parameter, unless mapped: that organization and the partner organizations below it that the
+/// walk reaches without passing an enabled partner organization ([`not_enabled_partner`]), whose customers
+/// are that partner's. Only partner organizations are walked, since customers have no children
+/// (`check_placement` refuses them): each costs one lookup on `organizations (parent_id, kind, id)` that
+/// reads its partner children only, and one on `tenants.vendor_tenant_id`; so the walk costs the same with
+/// ten customers or a hundred thousand. `UNION` (not `UNION ALL`) ends the walk even if the tree were ever
+/// corrupted into a cycle. The cast gives the first row PostgreSQL's type of `organizations.id`, which the
+/// recursive rows have.
+pub(super) fn walk_cte(backend: DbBackend) -> String {
     format!(
-        "WITH RECURSIVE subtree(id, name, kind) AS (
-             SELECT id, name, kind FROM organizations WHERE parent_id = {}
+        "WITH RECURSIVE walk(id) AS (
+             SELECT CAST({} AS VARCHAR)
              UNION
-             SELECT o.id, o.name, o.kind
-               FROM subtree s
-               {}
-               JOIN organizations o ON o.parent_id = s.id
-              WHERE s.kind = 'partner' AND enabled.id IS NULL
+             SELECT o.id
+               FROM walk w
+               JOIN organizations o ON o.parent_id = w.id AND o.kind = 'partner'
+              WHERE {}
          )",
         placeholder(backend, 1),
-        enabled_partner_join("enabled", "s.id")
+        not_enabled_partner("o.id")
     )
 }
 
-/// `LEFT JOIN tenants {alias}` on the record that makes `organization` (an SQL expression) an *enabled
-/// partner organization*: a partner record with that vendor tenant id, enabled, whether mapped or mirrored
-/// (a mirrored partner's vendor tenant id is also a directory organization). `{alias}.id IS NULL` after it
-/// means no enabled partner has that organization. Both ownership walks (down from a partner, up from a
-/// customer) stop at the same organizations through this one definition. The lookup uses the unique index on
-/// `tenants.vendor_tenant_id`.
+/// The record that makes `organization` (an SQL expression) an *enabled partner organization*, as a
+/// condition on `tenants {alias}`: a partner record with that vendor tenant id, enabled, whether mapped or
+/// mirrored (a mirrored partner's vendor tenant id is also a directory organization). Both ownership walks
+/// (down from a partner, up from a customer) stop at the same organizations through this one definition.
+/// The lookup uses the unique index on `tenants.vendor_tenant_id`.
+fn enabled_partner(alias: &str, organization: &str) -> String {
+    format!("{alias}.vendor_tenant_id = {organization} AND {alias}.kind = 'partner' AND {alias}.state = 'enabled'")
+}
+
+/// `LEFT JOIN tenants {alias}` on [`enabled_partner`]: `{alias}.id IS NULL` after it means no enabled partner
+/// has that organization.
 pub(super) fn enabled_partner_join(alias: &str, organization: &str) -> String {
-    format!(
-        "LEFT JOIN tenants {alias} ON {alias}.vendor_tenant_id = {organization} \
-         AND {alias}.kind = 'partner' AND {alias}.state = 'enabled'"
-    )
+    format!("LEFT JOIN tenants {alias} ON {}", enabled_partner(alias, organization))
 }
 
-/// The `n`-th bind parameter in the backend's syntax.
+/// The condition that no enabled partner has `organization` ([`enabled_partner`]), as a scalar subquery
+/// rather than a join (`tenants.vendor_tenant_id` is unique, so it has one row or none): PostgreSQL cannot
+/// turn it into a join, so it stays one index lookup per walked organization. As a join, the planner may hash every enabled partner record instead, because
+/// `organizations.parent_id` has few distinct values (the big partners' customers) and it expects each walked
+/// organization to have thousands of partner children.
+fn not_enabled_partner(organization: &str) -> String {
+    format!("(SELECT enabled.id FROM tenants enabled WHERE {}) IS NULL", enabled_partner("enabled", organization))
+}
+
+/// The `n`-th bind parameter in the backend's syntax; numbered on both, so a statement may use one twice.
 pub(super) fn placeholder(backend: DbBackend, n: usize) -> String {
-    if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_owned() }
+    if backend == DbBackend::Postgres { format!("${n}") } else { format!("?{n}") }
 }
