@@ -358,8 +358,9 @@ impl ReadModel {
         loop {
             // One statement: the sequenced events after `cursor` in order, then the unsequenced ones.
             let batch = store.event_keys_after(cursor, APPLY_BATCH).await?;
-            let full = batch.len() as u64 == APPLY_BATCH;
-            let lost = self.apply(&batch, &mut cursor, full);
+            let sequenced = batch.iter().filter(|event| event.position.is_some()).count() as u64;
+            let unsequenced = batch.len() as u64 - sequenced;
+            let lost = self.apply(&batch, &mut cursor) || unsequenced == APPLY_BATCH;
             if lost {
                 // Events expired before this model saw them, or more are unsequenced than one batch reads:
                 // what they changed is unknown. Everything goes, after reading where to resume: an answer
@@ -372,7 +373,7 @@ impl ReadModel {
             }
             let mut state = self.state();
             state.applied = Some(cursor);
-            if !full || lost {
+            if sequenced < APPLY_BATCH || lost {
                 state.confirmed_at = Some(started);
                 return Ok(());
             }
@@ -381,25 +382,23 @@ impl ReadModel {
 }
 
 impl ReadModel {
-    /// Drops what `batch` (a `full` one) changed, advancing `cursor` over its sequenced events; returns
-    /// whether events were lost (a gap in positions, or unsequenced events beyond the batch).
-    fn apply(&self, batch: &[EventKeys], cursor: &mut u64, full: bool) -> bool {
+    /// Drops what `batch` changed, advancing `cursor` over its sequenced events; returns whether events were
+    /// lost (a gap in positions: they expired before this model saw them).
+    fn apply(&self, batch: &[EventKeys], cursor: &mut u64) -> bool {
         let mut state = self.state();
         if !batch.is_empty() {
             state.generation += 1;
         }
-        let mut lost = full && batch.last().is_some_and(|event| event.position.is_none());
         for event in batch {
             if let Some(position) = event.position {
                 if position != to_position(*cursor + 1) {
-                    lost = true;
-                    break;
+                    return true;
                 }
                 *cursor += 1;
             }
             state.tables.invalidate(event);
         }
-        lost
+        false
     }
 }
 
