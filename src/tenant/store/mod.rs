@@ -7,7 +7,8 @@
 //! [`records`] (the tenant record: lookups by Acronis tenant, creation, the enable-or-update rule), [`sql`]
 //! (shared SQL text), [`events`] (the outbox and its sequencer) and [`idempotency`] (the callback log).
 //! [`queries`] holds the plain reads of vendor services, [`custom_callbacks`] what the gateway asks before it
-//! calls a vendor's custom-callback handler. This file holds the write-transaction runner.
+//! calls a vendor's custom-callback handler, [`read_model`] the answers of the hot reads kept in memory and
+//! kept current from the outbox. This file holds the write-transaction runner.
 //!
 //! Each change runs in one write transaction that also writes its outbox events, so a change and its event
 //! commit together or not at all. On SQLite a write transaction starts with `BEGIN IMMEDIATE`: a deferred
