@@ -347,41 +347,39 @@ impl ReadModel {
         let applied = self.state().applied;
         let Some(mut cursor) = applied else {
             // The first refresh: whatever was kept before it would not be dropped by older events.
-            let head = store.event_head().await?;
-            let mut state = self.state();
-            state.tables.clear();
-            state.generation += 1;
-            state.applied = Some(head);
-            state.confirmed_at = Some(started);
-            return Ok(());
+            return self.start_over(store, started).await;
         };
         loop {
             // One statement: the sequenced events after `cursor` in order, then the unsequenced ones.
             let batch = store.event_keys_after(cursor, APPLY_BATCH).await?;
             let sequenced = batch.iter().filter(|event| event.position.is_some()).count() as u64;
             let unsequenced = batch.len() as u64 - sequenced;
-            let lost = self.apply(&batch, &mut cursor) || unsequenced == APPLY_BATCH;
-            if lost {
+            if self.apply(&batch, &mut cursor) || unsequenced == APPLY_BATCH {
                 // Events expired before this model saw them, or more are unsequenced than one batch reads:
-                // what they changed is unknown. Everything goes, after reading where to resume: an answer
-                // loaded after the drop reflects every event up to that position.
-                let head = store.event_head().await?;
-                let mut state = self.state();
-                state.tables.clear();
-                state.generation += 1;
-                cursor = head;
+                // what they changed is unknown.
+                return self.start_over(store, started).await;
             }
             let mut state = self.state();
             state.applied = Some(cursor);
-            if sequenced < APPLY_BATCH || lost {
+            if sequenced < APPLY_BATCH {
                 state.confirmed_at = Some(started);
                 return Ok(());
             }
         }
     }
-}
 
-impl ReadModel {
+    /// Drops everything and resumes at the newest position, read before the drop: an answer loaded after the
+    /// drop reflects every event up to that position.
+    async fn start_over(&self, store: &TenantStore, started: Instant) -> Result<(), TenantError> {
+        let head = store.event_head().await?;
+        let mut state = self.state();
+        state.tables.clear();
+        state.generation += 1;
+        state.applied = Some(head);
+        state.confirmed_at = Some(started);
+        Ok(())
+    }
+
     /// Drops what `batch` changed, advancing `cursor` over its sequenced events; returns whether events were
     /// lost (a gap in positions: they expired before this model saw them).
     fn apply(&self, batch: &[EventKeys], cursor: &mut u64) -> bool {
