@@ -129,10 +129,12 @@ fi
 
 # -------------------------------------------------------------------------------------------------- helpers
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Below the kernel's ephemeral range (32768 and up): a port the kernel gave to an outgoing connection (the
+# bench's own, PostgreSQL's clients) accepts no connection, so port_in_use misses it and the bind then fails.
 free_port() {
   local port
   while :; do
-    port=$(( 20000 + RANDOM % 30000 ))
+    port=$(( 20000 + RANDOM % 12000 ))
     port_in_use "$port" || { echo "$port"; return; }
   done
 }
