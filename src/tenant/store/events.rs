@@ -162,7 +162,7 @@ impl TenantStore {
     /// PostgreSQL sort the whole outbox on every refresh (23 ms a read with 110,000 events).
     pub(super) async fn event_keys_after(&self, cursor: u64, limit: u64) -> Result<Vec<EventKeys>, TenantError> {
         let backend = self.db.get_database_backend();
-        let columns = "position, kind, vendor_tenant_id, acronis_tenant_id";
+        let columns = "id, position, kind, vendor_tenant_id, acronis_tenant_id";
         let sql = format!(
             "SELECT {columns} FROM (SELECT {columns} FROM tenant_events WHERE position > {after} \
                                     ORDER BY position LIMIT {limit}) AS sequenced \

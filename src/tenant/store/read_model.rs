@@ -28,7 +28,7 @@
 //! Memory is bounded: each table holds at most `capacity` records (a list counts one per item it holds) and
 //! sheds an arbitrary eighth of its answers when full.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -218,6 +218,7 @@ impl<K: Hash + Eq, V: Clone + Weight> Table<K, V> {
 /// The columns of an outbox row that say what it invalidates.
 #[derive(Debug, sea_orm::FromQueryResult)]
 pub(super) struct EventKeys {
+    pub id: i64,
     /// `None` while the sequencer has not numbered it yet.
     pub position: Option<i64>,
     pub kind: String,
@@ -236,6 +237,10 @@ struct State {
     last_local_commit: Option<Instant>,
     /// Bumped whenever answers are dropped (see the module's notes).
     generation: u64,
+    /// The outbox ids of events applied before the sequencer numbered them: numbered, they are passed over,
+    /// since every answer kept after their first application already reflects them. Each id leaves the set
+    /// when its numbered event is read, and the whole set goes with a start over.
+    applied_unnumbered: HashSet<i64>,
 }
 
 /// The read model of one process, shared by every clone of its store.
@@ -255,6 +260,7 @@ impl ReadModel {
             confirmed_at: None,
             last_local_commit: None,
             generation: 0,
+            applied_unnumbered: HashSet::new(),
         };
         Self { settings, state: Mutex::new(state), refreshing: tokio::sync::Mutex::new(()) }
     }
@@ -336,7 +342,7 @@ impl ReadModel {
 
     /// Applies every event committed since the last refresh: the sequenced ones after `applied`, in order,
     /// and those still waiting for their position (the sequencer numbers them soon after their commit, and
-    /// a read should not wait for that write, so they are applied now and once more when numbered).
+    /// a read should not wait for that write, so they are applied now and passed over when numbered).
     pub async fn refresh(&self, store: &TenantStore) -> Result<(), TenantError> {
         let _turn = self.refreshing.lock().await;
         self.refresh_in_turn(store).await
@@ -374,6 +380,7 @@ impl ReadModel {
         let head = store.event_head().await?;
         let mut state = self.state();
         state.tables.clear();
+        state.applied_unnumbered.clear();
         state.generation += 1;
         state.applied = Some(head);
         state.confirmed_at = Some(started);
@@ -384,17 +391,19 @@ impl ReadModel {
     /// lost (a gap in positions: they expired before this model saw them).
     fn apply(&self, batch: &[EventKeys], cursor: &mut u64) -> bool {
         let mut state = self.state();
-        if !batch.is_empty() {
-            state.generation += 1;
-        }
         for event in batch {
-            if let Some(position) = event.position {
-                if position != to_position(*cursor + 1) {
-                    return true;
+            let first_time = match event.position {
+                Some(position) if position != to_position(*cursor + 1) => return true,
+                Some(_) => {
+                    *cursor += 1;
+                    !state.applied_unnumbered.remove(&event.id)
                 }
-                *cursor += 1;
+                None => state.applied_unnumbered.insert(event.id),
+            };
+            if first_time {
+                state.generation += 1;
+                state.tables.invalidate(event);
             }
-            state.tables.invalidate(event);
         }
         false
     }
@@ -472,6 +481,21 @@ mod tests {
         enable(&other, X).await;
         let record = this.tenant_by_acronis_id(id(X)).await.expect("read");
         assert!(record.is_some(), "a kept answer outlived an unsequenced event that changed it");
+    }
+
+    #[tokio::test]
+    async fn an_event_applied_before_it_was_numbered_is_not_applied_again_once_numbered() {
+        let (_dir, this, other) = replicas().await;
+        enable(&other, X).await;
+        // A refresh (a read's, when it finds an answer kept) applies the unsequenced event; the answer
+        // loaded after it is kept.
+        this.read_model().refresh(&this).await.expect("refresh");
+        assert!(this.tenant_by_acronis_id(id(X)).await.expect("read").is_some());
+        let kept = |store: &TenantStore| store.read_model().state().tables.tenants.entries.contains_key(X);
+        assert!(kept(&this));
+        other.sequence_events().await.expect("sequenced");
+        this.read_model().refresh(&this).await.expect("refresh");
+        assert!(kept(&this), "numbering an event already applied dropped an answer that reflects it");
     }
 
     #[tokio::test]
