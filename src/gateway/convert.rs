@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::credentials::cyberapp_auth;
-use super::envelope::Envelope;
+use super::envelope::{Envelope, from_objects};
 use super::error::GatewayError;
 use super::payloads::{
     EnabledPartner, ItemsPage, MirroredCustomer, MirroredPartnerState, Paging, PartnerEnablement, Payload, State,
@@ -76,6 +76,7 @@ pub fn list_customer_organizations_request(
 pub fn write_customer_mappings_request(envelope: &Envelope) -> Result<pb::WriteCustomerMappingsRequest, GatewayError> {
     #[derive(Deserialize)]
     struct WritePayload {
+        #[serde(deserialize_with = "from_objects")]
         modified: Vec<ModifiedItem>,
     }
     #[derive(Deserialize)]
@@ -144,9 +145,9 @@ pub fn set_mirrored_customers_request(envelope: &Envelope) -> Result<pb::SetMirr
     #[derive(Deserialize)]
     struct SetStatePayload {
         partner_tenant_id: String,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "from_objects")]
         enabled: Vec<EnabledItem>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "from_objects")]
         disabled: Vec<DisabledItem>,
     }
     #[derive(Deserialize)]
@@ -197,11 +198,16 @@ fn page_request(paging: Option<&Value>) -> Result<Option<pb::PageRequest>, Gatew
         before: Option<String>,
     }
     let Some(paging) = paging.filter(|value| !value.is_null()) else { return Ok(None) };
-    let request = PagingRequest::deserialize(paging).map_err(|_| {
+    let refused = || {
         GatewayError::BadRequest(
             "paging must be an object with a positive integer limit and either offset, after or before.".into(),
         )
-    })?;
+    };
+    // An array would be read by field order (see `gateway::envelope`).
+    if !paging.is_object() {
+        return Err(refused());
+    }
+    let request = PagingRequest::deserialize(paging).map_err(|_| refused())?;
     // Blank cursors mean "none" (the first page).
     let cursor = |value: Option<String>| value.filter(|cursor| !cursor.is_empty());
     Ok(Some(pb::PageRequest {

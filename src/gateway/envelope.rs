@@ -2,10 +2,12 @@
 //!
 //! Parsing is lenient where Acronis is inconsistent (unknown fields ignored; `payload` absent, `null` and `{}`
 //! mean the same; any `created_at`, even the Go zero time) and strict where a wrong value would make us act
-//! on the wrong tenant (`context.tenant_id` must be a UUID).
+//! on the wrong tenant (`context.tenant_id` must be a UUID). The envelope, `context`, `payload`, `paging` and
+//! the items of a payload's lists must be JSON objects: serde would also read a struct from an array, by
+//! field order, a shape Acronis never sends.
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -23,6 +25,7 @@ pub struct Envelope {
     pub request_id: String,
     #[serde(default)]
     pub created_at: Option<String>,
+    #[serde(deserialize_with = "from_object")]
     pub context: Context,
     #[serde(default)]
     payload: Option<Value>,
@@ -53,6 +56,9 @@ impl Envelope {
                 GatewayError::BadRequest("The request body is not valid JSON.".into())
             }
         })?;
+        if !body.trim_ascii_start().starts_with(b"{") {
+            return Err(GatewayError::BadRequest("The request body must be a JSON object.".into()));
+        }
         if !is_plain_text(&envelope.request_id, MAX_REQUEST_ID_LEN) {
             return Err(GatewayError::BadRequest(format!(
                 "request_id must be a non-empty string of at most {MAX_REQUEST_ID_LEN} printable ASCII characters."
@@ -69,7 +75,8 @@ impl Envelope {
         let empty = Value::Object(serde_json::Map::new());
         let payload = match &self.payload {
             None | Some(Value::Null) => &empty,
-            Some(value) => value,
+            Some(value @ Value::Object(_)) => value,
+            Some(_) => return Err(GatewayError::BadRequest(format!("The payload of {callback} must be an object."))),
         };
         T::deserialize(payload).map_err(|error| {
             GatewayError::BadRequest(format!("The payload of {callback} is invalid: {}.", without_position(&error)))
@@ -117,6 +124,20 @@ fn without_position(error: &serde_json::Error) -> String {
         Some((head, _)) => head.to_owned(),
         None => message,
     }
+}
+
+/// A struct read from a JSON object only (see the module's notes); an array is "invalid type: sequence".
+pub(super) fn from_object<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<T, D::Error> {
+    let object = serde_json::Map::<String, Value>::deserialize(deserializer)?;
+    T::deserialize(object).map_err(D::Error::custom)
+}
+
+/// A list of structs, each read from a JSON object only (see [`from_object`]).
+pub(super) fn from_objects<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    deserializer: D,
+) -> Result<Vec<T>, D::Error> {
+    let objects = Vec::<serde_json::Map<String, Value>>::deserialize(deserializer)?;
+    objects.into_iter().map(|object| T::deserialize(object).map_err(D::Error::custom)).collect()
 }
 
 /// Non-blank, at most `max_len` bytes, printable ASCII (`request_id` travels as gRPC metadata, and

@@ -4,7 +4,9 @@
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::helpers::{PARTNER_TENANT, TestApp, TestResponse, enable_partner};
+use crate::helpers::{
+    PARTNER_TENANT, TestApp, TestResponse, enable_partner, envelope, tenant_mapping_read, tenant_mapping_write,
+};
 
 async fn send_raw(app: &TestApp, body: &[u8]) -> TestResponse {
     app.post_raw(body.to_vec(), Some(&format!("Bearer {}", app.token()))).await
@@ -73,6 +75,46 @@ async fn an_envelope_field_of_the_wrong_type_is_refused_with_400() {
         set(&mut request, path, value.clone());
         let response = send_raw(&app, &serde_json::to_vec(&request).expect("json")).await;
         assert_eq!(response.status, 400, "{path:?} = {value}: {}", response.body);
+        response.assert_error(400);
+    }
+    assert!(app.snapshot().await.is_empty());
+}
+
+#[tokio::test]
+async fn objects_written_as_arrays_are_refused_with_400() {
+    // serde reads a struct from an array by field order as readily as from an object: these would otherwise
+    // enable the partner, or page its customers, from a shape the protocol never sends.
+    const CUSTOMER: &str = "5b1c3e2a-0000-4000-8000-00000000c001";
+    const VENDOR_CUSTOMER: &str = "vendor-customer-1";
+    let app = TestApp::spawn().await;
+    let request = enable_partner(PARTNER_TENANT, "Partner", None);
+    // Each array holds the object's fields in the order the gateway declares them, so that only its shape
+    // is wrong.
+    let fields = |value: &Value, keys: &[&str]| Value::Array(keys.iter().map(|key| value[key].clone()).collect());
+    let context = fields(&request["context"], &["callback_id", "endpoint_id", "tenant_id", "datacenter_url"]);
+    let mut as_arrays = vec![(
+        "the envelope",
+        json!([request["type"], request["request_id"], request["created_at"], request["context"], request["payload"]]),
+    )];
+    let mut changed = request.clone();
+    changed["context"] = context;
+    as_arrays.push(("context", changed));
+    let mut changed = request.clone();
+    changed["payload"] = fields(&request["payload"], &["acronis_tenant_id", "acronis_tenant_name"]);
+    as_arrays.push(("payload", changed));
+    let mut paged = tenant_mapping_read(PARTNER_TENANT);
+    paged["paging"] = json!([5]);
+    as_arrays.push(("paging", paged));
+    as_arrays
+        .push(("an item of modified[]", tenant_mapping_write(PARTNER_TENANT, json!([[VENDOR_CUSTOMER, CUSTOMER]]))));
+    let mut mirrored = envelope("customer.mirroring.set_state", PARTNER_TENANT, None);
+    mirrored["payload"] = json!({ "partner_tenant_id": PARTNER_TENANT, "enabled": [[CUSTOMER, "Customer"]] });
+    as_arrays.push(("an item of enabled[]", mirrored.clone()));
+    mirrored["payload"] = json!({ "partner_tenant_id": PARTNER_TENANT, "disabled": [[CUSTOMER]] });
+    as_arrays.push(("an item of disabled[]", mirrored));
+    for (what, body) in as_arrays {
+        let response = send_raw(&app, &serde_json::to_vec(&body).expect("json")).await;
+        assert_eq!(response.status, 400, "{what} as an array: {}", response.body);
         response.assert_error(400);
     }
     assert!(app.snapshot().await.is_empty());
