@@ -14,14 +14,14 @@ use tonic::Code;
 use crate::helpers::{PARTNER_TENANT, TestApp, enablement_read, password_auth};
 
 /// Runs `directory import` on `file` against the app's database; returns (success, stdout, stderr).
-fn import(app: &TestApp, file: &std::path::Path) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_cyberapp-tenants"))
-        .args(["directory", "import"])
-        .arg(file)
-        .env("DATABASE_URL", &app.database_url)
-        .env("LOG_FORMAT", "json")
-        .output()
-        .expect("import runs");
+/// Runs `directory import` on the app's database. The wait runs off the test's runtime: that runtime also
+/// runs the app, whose sequencer may be inside a write transaction, and blocking it there would hold
+/// SQLite's write lock until the import gave up (the busy timeout), failing it as "unavailable".
+async fn import(app: &TestApp, file: &std::path::Path) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cyberapp-tenants"));
+    command.args(["directory", "import"]).arg(file).env("DATABASE_URL", &app.database_url).env("LOG_FORMAT", "json");
+    let output =
+        tokio::task::spawn_blocking(move || command.output()).await.expect("the wait ran").expect("import runs");
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -54,7 +54,7 @@ async fn organizations(app: &TestApp) -> Vec<(String, Option<String>)> {
 async fn import_loads_nested_partners_customers_and_working_credentials() {
     let app = TestApp::spawn().await;
 
-    let (ok, stdout, stderr) = import(&app, &fixture_path());
+    let (ok, stdout, stderr) = import(&app, &fixture_path()).await;
 
     assert!(ok, "{stderr}");
     assert!(stdout.contains("4 organization(s) and 2 credential(s) changed"), "{stdout}");
@@ -83,11 +83,11 @@ async fn import_loads_nested_partners_customers_and_working_credentials() {
 #[tokio::test]
 async fn importing_the_same_file_twice_changes_nothing() {
     let app = TestApp::spawn().await;
-    assert!(import(&app, &fixture_path()).0);
+    assert!(import(&app, &fixture_path()).await.0);
     let before = app.snapshot().await;
     let hashes_before = credential::Entity::find().all(&app.db).await.expect("credentials");
 
-    let (ok, stdout, stderr) = import(&app, &fixture_path());
+    let (ok, stdout, stderr) = import(&app, &fixture_path()).await;
 
     assert!(ok, "{stderr}");
     assert!(stdout.contains("0 organization(s) and 0 credential(s) changed"), "{stdout}");
@@ -98,7 +98,7 @@ async fn importing_the_same_file_twice_changes_nothing() {
 #[tokio::test]
 async fn a_bad_file_is_refused_whole_with_a_message_naming_the_entry() {
     let app = TestApp::spawn().await;
-    assert!(import(&app, &fixture_path()).0);
+    assert!(import(&app, &fixture_path()).await.0);
     let before = app.snapshot().await;
     let org =
         |id: &str, kind: &str, parent: Option<&str>| json!({ "id": id, "name": id, "kind": kind, "parent_id": parent });
@@ -163,16 +163,16 @@ async fn a_bad_file_is_refused_whole_with_a_message_naming_the_entry() {
         ("empty id", json!({ "organizations": [good, org("", "partner", None)] }), "organizations[1]"),
     ];
     for (case, content, named) in cases {
-        let (ok, _, stderr) = import(&app, &write_file(&app, &content));
+        let (ok, _, stderr) = import(&app, &write_file(&app, &content)).await;
         assert!(!ok, "{case}: accepted");
         assert!(stderr.contains(named), "{case}: the message should name {named}: {stderr}");
         assert_eq!(app.snapshot().await, before, "{case}: the database changed");
     }
-    let (ok, _, stderr) = import(&app, &app.data_dir.path().join("missing.json"));
+    let (ok, _, stderr) = import(&app, &app.data_dir.path().join("missing.json")).await;
     assert!(!ok && stderr.contains("cannot read"), "{stderr}");
     let not_json = app.data_dir.path().join("broken.json");
     std::fs::write(&not_json, "{ organizations: ").expect("write");
-    let (ok, _, stderr) = import(&app, &not_json);
+    let (ok, _, stderr) = import(&app, &not_json).await;
     assert!(!ok && stderr.contains("not a valid directory file"), "{stderr}");
     assert!(organization::Entity::find_by_id("new-partner").one(&app.db).await.expect("query").is_none());
 }
@@ -221,7 +221,7 @@ async fn upsert_organization_enforces_the_shape_of_the_tree() {
 #[tokio::test]
 async fn delete_organization_removes_its_credentials_and_refuses_while_it_has_children() {
     let app = TestApp::spawn().await;
-    assert!(import(&app, &fixture_path()).0);
+    assert!(import(&app, &fixture_path()).await.0);
     let mut grpc = app.grpc().await;
 
     let with_children = grpc.delete_organization(DeleteOrganizationRequest { id: "acme-msp".into() }).await;
