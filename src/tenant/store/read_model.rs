@@ -7,14 +7,14 @@
 //! from changed.
 //!
 //! **How fresh an answer is.** A kept answer is served only once the model has *caught up*: a refresh that
-//! started at or after `arrival − max_staleness`, and after this process's last own commit, has read every
-//! committed event and applied it here (dropping what it touched). That includes the events the sequencer
-//! has not numbered yet, so that no read waits for the sequencer's write. With the default bound of
-//! zero, a read waits for a refresh that began after it arrived, so it reflects every write committed before
-//! it arrived, on any replica, exactly like a database read. What makes that cheap is that refreshes are
-//! shared: one refresh (one statement when nothing changed) confirms every read that arrived before it
-//! began, so under load the database sees a refresh per round trip rather than a query per callback. A miss
-//! reads the database directly and needs no refresh.
+//! started at or after `arrival − max_staleness`, and after this process's last own commit before the read
+//! arrived, has read every committed event and applied it here (dropping what it touched). That includes
+//! the events the sequencer has not numbered yet, so that no read waits for the sequencer's write. With the
+//! default bound of zero, a read waits for a refresh that began after it arrived, so it reflects every write
+//! committed before it arrived, on any replica, exactly like a database read. What makes that cheap is that
+//! refreshes are shared: one refresh (one statement when nothing changed) confirms every read that arrived
+//! before it began, so under load the database sees a refresh per round trip rather than a query per
+//! callback. A miss reads the database directly and needs no refresh.
 //!
 //! **Why a load that raced an invalidation is not kept.** A miss loads from the database and then stores the
 //! answer only if no invalidation was applied in between (`generation`): an event applied meanwhile may
@@ -319,9 +319,10 @@ impl ReadModel {
     }
 
     /// Returns once a refresh that began at or after `arrived − max_staleness`, and after this process's
-    /// last commit, has completed; runs one if none has.
+    /// last commit before `arrived`, has completed; runs one if none has.
     async fn confirm(&self, store: &TenantStore, arrived: Instant) -> Result<(), TenantError> {
-        let needed = arrived.checked_sub(self.settings.max_staleness);
+        let last_local_commit = self.state().last_local_commit;
+        let needed = refresh_needed_since(arrived, self.settings.max_staleness, last_local_commit);
         if self.confirmed_since(needed) {
             return Ok(());
         }
@@ -334,10 +335,8 @@ impl ReadModel {
     }
 
     fn confirmed_since(&self, needed: Option<Instant>) -> bool {
-        let state = self.state();
-        let Some(confirmed_at) = state.confirmed_at else { return false };
-        needed.is_none_or(|needed| confirmed_at >= needed)
-            && state.last_local_commit.is_none_or(|committed| confirmed_at >= committed)
+        let confirmed_at = self.state().confirmed_at;
+        confirmed_at.is_some_and(|confirmed_at| needed.is_none_or(|needed| confirmed_at >= needed))
     }
 
     /// Applies every event committed since the last refresh: the sequenced ones after `applied`, in order,
@@ -407,6 +406,20 @@ impl ReadModel {
         }
         false
     }
+}
+
+/// The earliest start of a refresh that confirms a read that `arrived`: `max_staleness` before it, but never
+/// before this process's last commit that preceded it. A commit after the read arrived does not count: under
+/// a steady stream of writes it would send every read queued for a refresh into a refresh of its own, one
+/// after the other, instead of sharing one.
+fn refresh_needed_since(
+    arrived: Instant,
+    max_staleness: Duration,
+    last_local_commit: Option<Instant>,
+) -> Option<Instant> {
+    let allowed = arrived.checked_sub(max_staleness);
+    let own_write = last_local_commit.map(|committed| committed.min(arrived));
+    allowed.max(own_write)
 }
 
 fn to_position(cursor: u64) -> i64 {
@@ -509,6 +522,20 @@ mod tests {
         assert!(other.expire_events(Duration::ZERO).await.expect("expired") >= 1);
         let record = this.tenant_by_acronis_id(id(X)).await.expect("read");
         assert!(record.is_some(), "a kept answer outlived the event that changed it");
+    }
+
+    #[test]
+    fn a_read_needs_a_refresh_after_its_own_writes_but_not_after_later_ones() {
+        let arrived = Instant::now() + Duration::from_secs(120);
+        let bound = Duration::from_secs(60);
+        let before = |seconds| arrived - Duration::from_secs(seconds);
+        assert_eq!(refresh_needed_since(arrived, Duration::ZERO, Some(before(1))), Some(arrived));
+        assert_eq!(refresh_needed_since(arrived, bound, None), Some(before(60)));
+        assert_eq!(refresh_needed_since(arrived, bound, Some(before(90))), Some(before(60)));
+        assert_eq!(refresh_needed_since(arrived, bound, Some(before(1))), Some(before(1)), "its own write");
+        let later = arrived + Duration::from_millis(1);
+        assert_eq!(refresh_needed_since(arrived, Duration::ZERO, Some(later)), Some(arrived), "a later write");
+        assert_eq!(refresh_needed_since(arrived, bound, Some(later)), Some(arrived), "a later write");
     }
 
     #[test]
