@@ -526,9 +526,9 @@ mod tests {
 
     #[test]
     fn a_read_needs_a_refresh_after_its_own_writes_but_not_after_later_ones() {
-        let arrived = Instant::now() + Duration::from_secs(120);
-        let bound = Duration::from_secs(60);
-        let before = |seconds| arrived - Duration::from_secs(seconds);
+        let arrived = Instant::now() + Duration::from_mins(2);
+        let bound = Duration::from_mins(1);
+        let before = |seconds| arrived.checked_sub(Duration::from_secs(seconds)).expect("after the clock's start");
         assert_eq!(refresh_needed_since(arrived, Duration::ZERO, Some(before(1))), Some(arrived));
         assert_eq!(refresh_needed_since(arrived, bound, None), Some(before(60)));
         assert_eq!(refresh_needed_since(arrived, bound, Some(before(90))), Some(before(60)));
