@@ -157,20 +157,9 @@ impl Workload {
                     envelope_v2("partner.mirroring.get_state", endpoint_id, MIRRORED_PARTNER_TENANT, Some(json!({})));
                 Template::new(&body, 1)
             }
-            Self::W2 => {
+            Self::W2 | Self::Mapread => {
                 let body =
-                    envelope_v1("enablement.read", "a.p.empty", endpoint_id, MAPPED_PARTNER_TENANT, created_at, None);
-                Template::new(&body, 1)
-            }
-            Self::Mapread => {
-                let body = envelope_v1(
-                    "tenant_mapping.read",
-                    "a.p.empty",
-                    endpoint_id,
-                    MAPPED_PARTNER_TENANT,
-                    created_at,
-                    None,
-                );
+                    envelope_v1(self.callback(), "a.p.empty", endpoint_id, MAPPED_PARTNER_TENANT, created_at, None);
                 Template::new(&body, 1)
             }
             Self::W3 => {

@@ -243,6 +243,13 @@ struct State {
     applied_unnumbered: HashSet<i64>,
 }
 
+impl State {
+    /// Whether a refresh that began at or after `needed` has completed.
+    fn confirmed_since(&self, needed: Option<Instant>) -> bool {
+        self.confirmed_at.is_some_and(|confirmed_at| needed.is_none_or(|needed| confirmed_at >= needed))
+    }
+}
+
 /// The read model of one process, shared by every clone of its store.
 #[derive(Debug)]
 pub struct ReadModel {
@@ -321,22 +328,20 @@ impl ReadModel {
     /// Returns once a refresh that began at or after `arrived − max_staleness`, and after this process's
     /// last commit before `arrived`, has completed; runs one if none has.
     async fn confirm(&self, store: &TenantStore, arrived: Instant) -> Result<(), TenantError> {
-        let last_local_commit = self.state().last_local_commit;
-        let needed = refresh_needed_since(arrived, self.settings.max_staleness, last_local_commit);
-        if self.confirmed_since(needed) {
-            return Ok(());
-        }
+        let needed = {
+            let state = self.state();
+            let needed = refresh_needed_since(arrived, self.settings.max_staleness, state.last_local_commit);
+            if state.confirmed_since(needed) {
+                return Ok(());
+            }
+            needed
+        };
         let _turn = self.refreshing.lock().await;
         // The refresh this read queued behind may have begun late enough.
-        if self.confirmed_since(needed) {
+        if self.state().confirmed_since(needed) {
             return Ok(());
         }
         self.refresh_in_turn(store).await
-    }
-
-    fn confirmed_since(&self, needed: Option<Instant>) -> bool {
-        let confirmed_at = self.state().confirmed_at;
-        confirmed_at.is_some_and(|confirmed_at| needed.is_none_or(|needed| confirmed_at >= needed))
     }
 
     /// Applies every event committed since the last refresh: the sequenced ones after `applied`, in order,
