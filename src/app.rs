@@ -248,6 +248,7 @@ fn gateway_state(
         max_body_bytes: args.max_body_bytes,
         request_timeout: args.request_timeout(),
         custom_callbacks: Arc::new(custom_callbacks(args)?),
+        held_answers: Arc::default(),
         callback_slots: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_callbacks.max(1))),
         dev_jwks,
         draining,

@@ -568,6 +568,12 @@ async fn preflight(plan: &Plan) -> anyhow::Result<()> {
             Err(fail(&format!("expected vendor_tenant_id {VENDOR_PARTNER_ORG}")))
         }
         Workload::W4 if value["payload"]["state"] != "ENABLED" => Err(fail("expected state ENABLED")),
+        Workload::Mapread => {
+            // The figures mean "a list of N customers" only if the list has them: say how many.
+            let items = value["payload"]["items"].as_array().map_or(0, Vec::len);
+            eprintln!("preflight MAPREAD: {items} customers in the list, {} bytes per answer", response.len());
+            if items == 0 { Err(fail("expected the partner's customers in payload.items")) } else { Ok(()) }
+        }
         Workload::Custom
             if value["payload"] != serde_json::from_str::<Value>(custom::ANSWER_PAYLOAD).unwrap_or_default()
                 || value["response_id"].as_str().is_none_or(str::is_empty) =>

@@ -220,7 +220,7 @@ async fn process(
 ) -> Result<SuccessResponse, GatewayError> {
     check_cyberapp_extra(headers)?;
     let key = CallbackKey::new(&envelope.request_id, body);
-    let reply = dispatch(callback, &envelope, headers, state.tenants.clone(), &key).await?;
+    let reply = dispatch(callback, &envelope, headers, state.tenants.clone(), &key, &state.held_answers).await?;
     Ok(SuccessResponse {
         response_type: callback.response_type(),
         request_id: envelope.request_id,

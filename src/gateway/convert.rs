@@ -69,6 +69,7 @@ pub fn list_customer_organizations_request(
     Ok(pb::ListCustomerOrganizationsRequest {
         partner_acronis_tenant_id: envelope.context.tenant_id.clone(),
         page: page_request(envelope.paging())?,
+        held_version: Vec::new(),
     })
 }
 

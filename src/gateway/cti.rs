@@ -54,7 +54,7 @@ fn is_name(text: &str) -> bool {
 }
 
 /// The standard (`a.p.*`) callbacks of protocol §0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StandardCallback {
     EnablementRead,
     EnablementWrite,

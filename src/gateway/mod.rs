@@ -1,7 +1,9 @@
 //! The public axum gateway: speaks the ACGW JSON protocol and nothing else.
 //!
 //! It verifies each callback, turns it into a TenantService RPC through the generated gRPC client (or, for a
-//! custom callback, a call to the vendor service CUSTOM_CALLBACK_ROUTES names) and renders the answer. It holds no tenant state and never imports `db` or `tenant::store`.
+//! custom callback, a call to the vendor service CUSTOM_CALLBACK_ROUTES names) and renders the answer. It holds
+//! no tenant state and never imports `db` or `tenant::store`: the list renderings it keeps (`held_answers`) go
+//! out only when the TenantService confirms them unchanged.
 
 pub mod auth;
 mod callback;
@@ -14,6 +16,7 @@ pub mod devmode;
 pub mod envelope;
 pub mod error;
 mod health;
+mod held_answers;
 mod idempotency;
 pub mod jwks;
 pub mod jwt_crypto;
@@ -43,6 +46,8 @@ pub struct GatewayState {
     pub callback_slots: Arc<tokio::sync::Semaphore>,
     /// Where custom callbacks go (CUSTOM_CALLBACK_ROUTES), with a pooled client per vendor service.
     pub custom_callbacks: Arc<custom::CustomCallbacks>,
+    /// The rendered customer lists, reused while the TenantService says they are unchanged.
+    pub held_answers: Arc<held_answers::HeldAnswers>,
     /// The development key set served at `/dev/api/idp/v1/keys`, in development mode only.
     pub dev_jwks: Option<Arc<Value>>,
     /// Cancelled when shutdown begins: from then on new callbacks are answered 503 (the ones in flight

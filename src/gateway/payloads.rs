@@ -4,8 +4,13 @@
 //! go out in the order they always have: a response is byte for byte what the Acronis gateway has seen (the
 //! tests below pin it). The request payloads are read where they are converted (`convert`).
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::error::GatewayError;
 
 /// A success response's `payload`, one shape per callback that has one.
 #[derive(Debug, Serialize)]
@@ -23,6 +28,33 @@ pub enum Payload {
     EnabledPartner(EnabledPartner),
     /// `customer.mirroring.get_state`: a JSON array (`[]` when none), the one array payload of the protocol.
     MirroredCustomers(Vec<MirroredCustomer>),
+    /// One of the above, rendered before (`held_answers`).
+    Rendered(RenderedPayload),
+}
+
+/// A payload already rendered to JSON, shared by the answers that send it.
+#[derive(Debug, Clone)]
+pub struct RenderedPayload(Arc<RawValue>);
+
+impl RenderedPayload {
+    pub fn render(payload: &impl Serialize) -> Result<Self, GatewayError> {
+        let json = serde_json::value::to_raw_value(payload).map_err(|error| {
+            tracing::error!(%error, "a payload could not be rendered");
+            GatewayError::Internal
+        })?;
+        Ok(Self(Arc::from(json)))
+    }
+
+    /// Bytes of JSON.
+    pub fn byte_len(&self) -> usize {
+        self.0.get().len()
+    }
+}
+
+impl Serialize for RenderedPayload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
 }
 
 /// The organization the enablement credentials belong to, and its Acronis tenant when mapped.
@@ -171,5 +203,24 @@ mod tests {
         });
         assert_eq!(json(&last), r#"{"items":[],"paging":{}}"#);
         assert_eq!(json(&Payload::Topology(ItemsPage { items: Vec::new(), paging: None })), r#"{"items":[]}"#);
+    }
+
+    #[test]
+    fn a_rendered_payload_goes_out_byte_for_byte_as_first_rendered() {
+        #[derive(Serialize)]
+        struct Answer {
+            payload: Payload,
+            z: u8,
+        }
+        let mapping = Payload::TenantMapping(ItemsPage {
+            items: vec![TenantMappingItem { acronis_tenant_id: Some("a".into()), vendor_tenant_id: "v".into() }],
+            paging: Some(Paging::Cursor { after: Some("n".into()), before: None }),
+        });
+        let direct = json(&mapping);
+        let rendered = RenderedPayload::render(&mapping).expect("render");
+        assert_eq!(rendered.byte_len(), direct.len());
+        assert_eq!(json(&Payload::Rendered(rendered.clone())), direct);
+        let answer = serde_json::to_string(&Answer { payload: Payload::Rendered(rendered), z: 1 }).expect("answer");
+        assert_eq!(answer, format!(r#"{{"payload":{direct},"z":1}}"#));
     }
 }

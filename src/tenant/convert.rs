@@ -210,11 +210,12 @@ pub fn mirrored_partner_state(record: Option<tenant::Model>) -> pb::GetMirroredP
     }
 }
 
-pub fn customer_organization(customer: CustomerOrganization) -> pb::CustomerOrganization {
+/// Copied out of the answer the read model shares: the one copy of each customer a listing makes.
+pub fn customer_organization(customer: &CustomerOrganization) -> pb::CustomerOrganization {
     pb::CustomerOrganization {
-        vendor_tenant_id: customer.id,
-        name: customer.name,
-        acronis_tenant_id: customer.acronis_tenant_id,
+        vendor_tenant_id: customer.id.clone(),
+        name: customer.name.clone(),
+        acronis_tenant_id: customer.acronis_tenant_id.clone(),
     }
 }
 

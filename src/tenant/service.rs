@@ -207,10 +207,20 @@ impl TenantService for TenantServiceImpl {
         let request = request.into_inner();
         let partner = convert::partner(&request.partner_acronis_tenant_id)?;
         let page = convert::page_request(request.page)?;
-        let (customers, info) = self.store.customer_organizations(partner, page.as_ref()).await?;
+        let answer = self.store.customer_organizations(partner, page.as_ref()).await?;
+        let version = answer.version.to_vec();
+        if request.held_version == version {
+            return Ok(Response::new(pb::ListCustomerOrganizationsResponse {
+                version,
+                unchanged: true,
+                ..Default::default()
+            }));
+        }
         Ok(Response::new(pb::ListCustomerOrganizationsResponse {
-            customers: customers.into_iter().map(convert::customer_organization).collect(),
-            page: info.map(convert::page_info),
+            customers: answer.customers.iter().map(convert::customer_organization).collect(),
+            page: answer.info.clone().map(convert::page_info),
+            version,
+            unchanged: false,
         }))
     }
 

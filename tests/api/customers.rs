@@ -567,3 +567,80 @@ async fn tenant_mapping_read_pages_by_offset_and_by_before_cursor() {
     assert_eq!(back_page["items"], json!([{ "vendor_tenant_id": "c-a" }]));
     assert!(back_page["paging"].get("before").is_none(), "no page before the first: {back_page}");
 }
+
+#[tokio::test]
+async fn a_customer_list_is_answered_unchanged_to_the_version_held_and_in_full_once_it_changed() {
+    use cyberapp_tenants::pb::{ListCustomerOrganizationsRequest, PageRequest};
+    let app = mapped_partners().await;
+    let mut grpc = app.grpc().await;
+    let unpaged = |held_version: Vec<u8>| ListCustomerOrganizationsRequest {
+        partner_acronis_tenant_id: PARTNER_TENANT.into(),
+        page: None,
+        held_version,
+    };
+    let ids = |customers: &[cyberapp_tenants::pb::CustomerOrganization]| {
+        customers.iter().map(|customer| customer.vendor_tenant_id.clone()).collect::<Vec<_>>()
+    };
+
+    let first = grpc.list_customer_organizations(unpaged(Vec::new())).await.expect("list").into_inner();
+    assert_eq!(ids(&first.customers), ["c-a", "c-b", "c-c"]);
+    assert_eq!(first.version.len(), 16);
+    assert!(!first.unchanged);
+
+    // The version held: unchanged, and nothing else sent.
+    let again = grpc.list_customer_organizations(unpaged(first.version.clone())).await.expect("list").into_inner();
+    assert!(again.unchanged);
+    assert_eq!((again.customers.len(), again.page, &again.version), (0, None, &first.version));
+
+    // Another version (a page, or bytes that name nothing): the whole answer.
+    let paged = ListCustomerOrganizationsRequest {
+        page: Some(PageRequest { limit: 2, ..Default::default() }),
+        ..unpaged(first.version.clone())
+    };
+    let page = grpc.list_customer_organizations(paged).await.expect("page").into_inner();
+    assert!(!page.unchanged);
+    assert_eq!(ids(&page.customers), ["c-a", "c-b"]);
+    assert!(page.page.is_some());
+    assert_ne!(page.version, first.version);
+    let unknown = grpc.list_customer_organizations(unpaged(vec![7; 16])).await.expect("list").into_inner();
+    assert!(!unknown.unchanged);
+    assert_eq!((ids(&unknown.customers), &unknown.version), (ids(&first.customers), &first.version));
+
+    // After a change, the version held is answered with the new list.
+    let write = tenant_mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": "c-a", "acronis_tenant_id": C1 }]));
+    assert_eq!(app.callback(&write).await.status, 200);
+    let changed = grpc.list_customer_organizations(unpaged(first.version.clone())).await.expect("list").into_inner();
+    assert!(!changed.unchanged);
+    assert_eq!(changed.customers[0].acronis_tenant_id.as_deref(), Some(C1));
+    assert_ne!(changed.version, first.version);
+}
+
+#[tokio::test]
+async fn repeated_customer_list_callbacks_answer_each_in_its_own_shape_and_see_every_change() {
+    let app = mapped_partners().await;
+    let payload = |response: &crate::helpers::TestResponse| response.body["payload"].clone();
+    let mapping = tenant_mapping_read(PARTNER_TENANT);
+    let unmapped = json!({ "items": [
+        { "vendor_tenant_id": "c-a" }, { "vendor_tenant_id": "c-b" }, { "vendor_tenant_id": "c-c" },
+    ] });
+    for _ in 0..3 {
+        let response = app.callback(&mapping).await;
+        assert_eq!(assert_success(&response, &mapping, MAPPING_READ_OK), Some(unmapped.clone()));
+    }
+    // The same partner and page through the other callback: its own rendering, never the one held for the first.
+    let topology = topology_read(PARTNER_TENANT);
+    let response = app.callback(&topology).await;
+    assert_success(&response, &topology, TOPOLOGY_OK);
+    assert_eq!(payload(&response)["items"][0], json!({ "id": "c-a", "name": "c-a name" }));
+    let response = app.callback(&mapping).await;
+    assert_eq!(assert_success(&response, &mapping, MAPPING_READ_OK), Some(unmapped));
+
+    let write = tenant_mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": "c-c", "acronis_tenant_id": C2 }]));
+    assert_eq!(app.callback(&write).await.status, 200);
+    let response = app.callback(&mapping).await;
+    assert_eq!(payload(&response)["items"][2], json!({ "vendor_tenant_id": "c-c", "acronis_tenant_id": C2 }));
+    let unmap = tenant_mapping_write(PARTNER_TENANT, json!([{ "vendor_tenant_id": "c-c" }]));
+    assert_eq!(app.callback(&unmap).await.status, 200);
+    let response = app.callback(&mapping).await;
+    assert_eq!(payload(&response)["items"][2], json!({ "vendor_tenant_id": "c-c" }));
+}

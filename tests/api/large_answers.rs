@@ -229,7 +229,7 @@ async fn assert_too_large_for_a_default_tonic_client(app: &TestApp, mirrored: bo
     let refused = if mirrored {
         client.get_mirrored_customers(GetMirroredCustomersRequest { partner_acronis_tenant_id: partner }).await.err()
     } else {
-        let request = ListCustomerOrganizationsRequest { partner_acronis_tenant_id: partner, page: None };
+        let request = ListCustomerOrganizationsRequest { partner_acronis_tenant_id: partner, ..Default::default() };
         client.list_customer_organizations(request).await.err()
     };
     let status = refused.expect("a default tonic client refuses the answer");

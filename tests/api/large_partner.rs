@@ -206,25 +206,25 @@ async fn each_read_of_a_ten_thousand_customer_partner_is_a_fixed_number_of_index
 
     // `topology.read` and `tenant_mapping.read` (one store read for both), unpaged: the enabled partner's
     // record, then one statement for every customer.
-    let (all, info) = store.customer_organizations(partner, None).await.expect("read");
-    assert_eq!((all.len(), info), (CUSTOMERS, None));
+    let all = store.customer_organizations(partner, None).await.expect("read");
+    assert_eq!((all.customers.len(), &all.info), (CUSTOMERS, &None));
     let unpaged = take(&statements);
     assert_eq!(unpaged.len(), 2, "the partner, then the list: {unpaged:#?}");
 
     // The offset form near the end: the partner, the page, and the total count.
-    let (rows, info) = store.customer_organizations(partner, Some(&page(Some(9_950), None))).await.expect("read");
+    let near_end = store.customer_organizations(partner, Some(&page(Some(9_950), None))).await.expect("read");
     assert_eq!(
-        rows.iter().map(|row| row.id.clone()).collect::<Vec<_>>(),
+        near_end.customers.iter().map(|row| row.id.clone()).collect::<Vec<_>>(),
         (9_950..CUSTOMERS).map(customer_id).collect::<Vec<_>>()
     );
-    assert_eq!(info, Some(PageInfo::Offset { offset: 9_950, limit: 100, total_count: CUSTOMERS as u64 }));
+    assert_eq!(near_end.info, Some(PageInfo::Offset { offset: 9_950, limit: 100, total_count: CUSTOMERS as u64 }));
     let offset = take(&statements);
     assert_eq!(offset.len(), 3, "the partner, the page, the count: {offset:#?}");
 
     // The cursor form in the middle: the partner and the page.
     let cursor = cyberapp_tenants::tenant::paging::encode_cursor(&customer_id(4_999));
-    let (rows, _) = store.customer_organizations(partner, Some(&page(None, Some(&cursor)))).await.expect("read");
-    assert_eq!(rows.first().map(|row| row.id.clone()), Some(customer_id(5_000)));
+    let middle = store.customer_organizations(partner, Some(&page(None, Some(&cursor)))).await.expect("read");
+    assert_eq!(middle.customers.first().map(|row| row.id.clone()), Some(customer_id(5_000)));
     let by_cursor = take(&statements);
     assert_eq!(by_cursor.len(), 2, "the partner, the page: {by_cursor:#?}");
 

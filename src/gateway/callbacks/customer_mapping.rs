@@ -4,22 +4,32 @@
 //! their own under the mirrored partner method, so they rely on the token and the partner being enabled.
 
 use super::super::convert;
+use super::super::cti::StandardCallback;
 use super::super::envelope::Envelope;
 use super::super::error::GatewayError;
+use super::super::held_answers::HeldAnswers;
 use super::super::idempotency::CallbackKey;
 use super::reply::Reply;
 use crate::grpc::TenantClient;
 
-pub async fn topology_read(envelope: &Envelope, mut tenants: TenantClient) -> Result<Reply, GatewayError> {
+pub async fn topology_read(
+    envelope: &Envelope,
+    tenants: TenantClient,
+    held: &HeldAnswers,
+) -> Result<Reply, GatewayError> {
     let request = convert::list_customer_organizations_request(envelope)?;
-    let response = tenants.list_customer_organizations(request).await?.into_inner();
-    Ok(Reply::lookup(convert::topology(response)))
+    let callback = StandardCallback::TopologyRead;
+    Ok(Reply::lookup(held.list_customer_organizations(callback, tenants, request, convert::topology).await?))
 }
 
-pub async fn tenant_mapping_read(envelope: &Envelope, mut tenants: TenantClient) -> Result<Reply, GatewayError> {
+pub async fn tenant_mapping_read(
+    envelope: &Envelope,
+    tenants: TenantClient,
+    held: &HeldAnswers,
+) -> Result<Reply, GatewayError> {
     let request = convert::list_customer_organizations_request(envelope)?;
-    let response = tenants.list_customer_organizations(request).await?.into_inner();
-    Ok(Reply::lookup(convert::tenant_mapping(response)))
+    let callback = StandardCallback::TenantMappingRead;
+    Ok(Reply::lookup(held.list_customer_organizations(callback, tenants, request, convert::tenant_mapping).await?))
 }
 
 pub async fn tenant_mapping_write(

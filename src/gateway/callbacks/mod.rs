@@ -14,24 +14,27 @@ use axum::http::HeaderMap;
 use super::cti::StandardCallback;
 use super::envelope::Envelope;
 use super::error::GatewayError;
+use super::held_answers::HeldAnswers;
 use super::idempotency::CallbackKey;
 use crate::grpc::TenantClient;
 pub use reply::Reply;
 
-/// Runs `callback` against the TenantService; state-changing callbacks carry `key`.
+/// Runs `callback` against the TenantService; state-changing callbacks carry `key`, the customer list reads
+/// reuse what `held` renderings the service confirms unchanged.
 pub async fn dispatch(
     callback: StandardCallback,
     envelope: &Envelope,
     headers: &HeaderMap,
     tenants: TenantClient,
     key: &CallbackKey,
+    held: &HeldAnswers,
 ) -> Result<Reply, GatewayError> {
     match callback {
         StandardCallback::EnablementRead => partner_mapping::read(envelope, headers, tenants).await,
         StandardCallback::EnablementWrite => partner_mapping::write(envelope, headers, tenants, key).await,
         StandardCallback::EnablementReset => partner_mapping::reset(envelope, headers, tenants, key).await,
-        StandardCallback::TopologyRead => customer_mapping::topology_read(envelope, tenants).await,
-        StandardCallback::TenantMappingRead => customer_mapping::tenant_mapping_read(envelope, tenants).await,
+        StandardCallback::TopologyRead => customer_mapping::topology_read(envelope, tenants, held).await,
+        StandardCallback::TenantMappingRead => customer_mapping::tenant_mapping_read(envelope, tenants, held).await,
         StandardCallback::TenantMappingWrite => customer_mapping::tenant_mapping_write(envelope, tenants, key).await,
         StandardCallback::PartnerMirroringGetState => partner_mirroring::get_state(envelope, tenants).await,
         StandardCallback::PartnerMirroringEnable => partner_mirroring::enable(envelope, tenants, key).await,

@@ -34,12 +34,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::TenantStore;
-use super::customer_mapping::CustomerOrganization;
+use super::customer_mapping::CustomerPage;
 use crate::db::entity::{credential, organization, tenant};
 use crate::metrics::METRICS;
 use crate::tenant::error::TenantError;
 use crate::tenant::model::EventKind;
-use crate::tenant::paging::{PageInfo, PageRequest};
+use crate::tenant::paging::PageRequest;
 
 tokio::task_local! {
     /// When the request being served arrived (see [`as_of_now`]).
@@ -72,8 +72,6 @@ impl Default for ReadModelSettings {
     }
 }
 
-/// A customer page as `customer_organizations` answers it.
-pub type CustomerPage = (Vec<CustomerOrganization>, Option<PageInfo>);
 /// A credential with its organization, as `credential_with_organization` answers it.
 pub type CredentialOwner = (credential::Model, organization::Model);
 
@@ -162,7 +160,7 @@ impl<T> Weight for Arc<Vec<T>> {
 
 impl Weight for Arc<CustomerPage> {
     fn weight(&self) -> usize {
-        1 + self.0.len()
+        1 + self.customers.len()
     }
 }
 

@@ -13,8 +13,10 @@
 //!
 //! This file is the family's read; `write` is `tenant_mapping.write` and imports nothing from here.
 
+mod page;
 mod write;
 
+pub use page::CustomerPage;
 pub use write::CustomerMappingChange;
 
 use std::sync::Arc;
@@ -43,18 +45,18 @@ struct Count {
 
 impl TenantStore {
     /// The customers that belong to the enabled partner `partner` (see the module's rule), ordered by id; all
-    /// of them, or one page.
+    /// of them, or one page. Shared with the read model, which may hand the same answer to many reads.
     pub async fn customer_organizations(
         &self,
         partner: AcronisTenantId,
         page: Option<&PageRequest>,
-    ) -> Result<(Vec<CustomerOrganization>, Option<PageInfo>), TenantError> {
+    ) -> Result<Arc<CustomerPage>, TenantError> {
         let load = self.read("customer_organizations", async {
-            Ok(Arc::new(self.customer_organizations_untraced(partner, page).await?))
+            let (customers, info) = self.customer_organizations_untraced(partner, page).await?;
+            Ok(Arc::new(CustomerPage::new(customers, info)))
         });
         let key = (partner.to_string(), page.cloned());
-        let kept = self.read_model.read_through(self, |tables| &mut tables.customer_pages, key, load).await?;
-        Ok(Arc::unwrap_or_clone(kept))
+        self.read_model.read_through(self, |tables| &mut tables.customer_pages, key, load).await
     }
 
     async fn customer_organizations_untraced(
