@@ -31,13 +31,16 @@ impl TenantStore {
         &self,
         partner: AcronisTenantId,
     ) -> Result<Vec<tenant::Model>, TenantError> {
-        let query = tenant::Entity::find()
-            .filter(tenant::Column::PartnerAcronisTenantId.eq(partner.to_string()))
-            .filter(tenant::Column::Kind.eq(TenantKind::Customer))
-            .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mirrored))
-            .filter(tenant::Column::State.eq(EnablementState::Enabled))
-            .order_by_asc(tenant::Column::Id);
-        let load = self.read("enabled_mirrored_customers", async { Ok(Arc::new(query.all(self.connection()).await?)) });
+        // Built inside `load`, which runs on a miss only (see `credential_with_organization`).
+        let load = self.read("enabled_mirrored_customers", async {
+            let query = tenant::Entity::find()
+                .filter(tenant::Column::PartnerAcronisTenantId.eq(partner.to_string()))
+                .filter(tenant::Column::Kind.eq(TenantKind::Customer))
+                .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mirrored))
+                .filter(tenant::Column::State.eq(EnablementState::Enabled))
+                .order_by_asc(tenant::Column::Id);
+            Ok(Arc::new(query.all(self.connection()).await?))
+        });
         let kept =
             self.read_model.read_through(self, |tables| &mut tables.mirrored_customers, partner.to_string(), load);
         Ok(Arc::unwrap_or_clone(kept.await?))
