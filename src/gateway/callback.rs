@@ -25,7 +25,7 @@ use super::cti::StandardCallback;
 use super::custom::{self, CustomCall, routes::Route};
 use super::envelope::{Envelope, SuccessResponse, readable_request_id};
 use super::error::{GatewayError, RETRY_AFTER};
-use super::idempotency::CallbackKey;
+use super::idempotency::new_response_id;
 use crate::metrics::METRICS;
 use crate::trace_context::TraceContext;
 
@@ -219,12 +219,11 @@ async fn process(
     callback: StandardCallback,
 ) -> Result<SuccessResponse, GatewayError> {
     check_cyberapp_extra(headers)?;
-    let key = CallbackKey::new(&envelope.request_id, body);
-    let reply = dispatch(callback, &envelope, headers, state.tenants.clone(), &key, &state.held_answers).await?;
+    let reply = dispatch(callback, &envelope, headers, state.tenants.clone(), body, &state.held_answers).await?;
     Ok(SuccessResponse {
         response_type: callback.response_type(),
         request_id: envelope.request_id,
-        response_id: reply.response_id.unwrap_or(key.response_id),
+        response_id: reply.response_id.unwrap_or_else(new_response_id),
         payload: reply.payload,
     })
 }

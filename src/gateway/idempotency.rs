@@ -31,7 +31,7 @@ impl CallbackKey {
         Self {
             request_id: request_id.to_owned(),
             request_hash: URL_SAFE_NO_PAD.encode(digest),
-            response_id: Uuid::new_v4().to_string(),
+            response_id: new_response_id(),
         }
     }
 
@@ -58,6 +58,11 @@ impl CallbackKey {
         }
         Ok(request)
     }
+}
+
+/// A fresh `response_id`: every answer has its own, unless it replays a recorded one.
+pub fn new_response_id() -> String {
+    Uuid::new_v4().to_string()
 }
 
 /// The `response_id` the service answered with (the recorded one for a replay).

@@ -39,5 +39,5 @@ pub async fn tenant_mapping_write(
 ) -> Result<Reply, GatewayError> {
     let request = convert::write_customer_mappings_request(envelope)?;
     let response = tenants.write_customer_mappings(key.request(request)?).await?;
-    Ok(Reply::receipt(&response))
+    Ok(Reply::receipt(&response, key))
 }

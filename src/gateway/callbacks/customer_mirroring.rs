@@ -22,5 +22,5 @@ pub async fn set_state(
 ) -> Result<Reply, GatewayError> {
     let request = convert::set_mirrored_customers_request(envelope)?;
     let response = tenants.set_mirrored_customers(key.request(request)?).await?;
-    Ok(Reply::receipt(&response))
+    Ok(Reply::receipt(&response, key))
 }

@@ -19,27 +19,30 @@ use super::idempotency::CallbackKey;
 use crate::grpc::TenantClient;
 pub use reply::Reply;
 
-/// Runs `callback` against the TenantService; state-changing callbacks carry `key`, the customer list reads
-/// reuse what `held` renderings the service confirms unchanged.
+/// Runs `callback` (whose request body is `body`) against the TenantService; state-changing callbacks carry
+/// their idempotency key, the customer list reads reuse what `held` renderings the service confirms unchanged.
 pub async fn dispatch(
     callback: StandardCallback,
     envelope: &Envelope,
     headers: &HeaderMap,
     tenants: TenantClient,
-    key: &CallbackKey,
+    body: &[u8],
     held: &HeldAnswers,
 ) -> Result<Reply, GatewayError> {
+    // Only a change is recorded, so only a change needs the digest of its canonical body: for a read, parsing
+    // and digesting the body again would cost about a tenth of the whole callback.
+    let key = || CallbackKey::new(&envelope.request_id, body);
     match callback {
         StandardCallback::EnablementRead => partner_mapping::read(envelope, headers, tenants).await,
-        StandardCallback::EnablementWrite => partner_mapping::write(envelope, headers, tenants, key).await,
-        StandardCallback::EnablementReset => partner_mapping::reset(envelope, headers, tenants, key).await,
+        StandardCallback::EnablementWrite => partner_mapping::write(envelope, headers, tenants, &key()).await,
+        StandardCallback::EnablementReset => partner_mapping::reset(envelope, headers, tenants, &key()).await,
         StandardCallback::TopologyRead => customer_mapping::topology_read(envelope, tenants, held).await,
         StandardCallback::TenantMappingRead => customer_mapping::tenant_mapping_read(envelope, tenants, held).await,
-        StandardCallback::TenantMappingWrite => customer_mapping::tenant_mapping_write(envelope, tenants, key).await,
+        StandardCallback::TenantMappingWrite => customer_mapping::tenant_mapping_write(envelope, tenants, &key()).await,
         StandardCallback::PartnerMirroringGetState => partner_mirroring::get_state(envelope, tenants).await,
-        StandardCallback::PartnerMirroringEnable => partner_mirroring::enable(envelope, tenants, key).await,
-        StandardCallback::PartnerMirroringReset => partner_mirroring::reset(envelope, tenants, key).await,
+        StandardCallback::PartnerMirroringEnable => partner_mirroring::enable(envelope, tenants, &key()).await,
+        StandardCallback::PartnerMirroringReset => partner_mirroring::reset(envelope, tenants, &key()).await,
         StandardCallback::CustomerMirroringGetState => customer_mirroring::get_state(envelope, tenants).await,
-        StandardCallback::CustomerMirroringSetState => customer_mirroring::set_state(envelope, tenants, key).await,
+        StandardCallback::CustomerMirroringSetState => customer_mirroring::set_state(envelope, tenants, &key()).await,
     }
 }

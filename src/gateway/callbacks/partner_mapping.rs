@@ -27,7 +27,7 @@ pub async fn write(
 ) -> Result<Reply, GatewayError> {
     let request = convert::write_partner_enablement_request(envelope, headers)?;
     let response = tenants.write_partner_enablement(key.request(request)?).await?;
-    Ok(Reply::receipt(&response))
+    Ok(Reply::receipt(&response, key))
 }
 
 pub async fn reset(
@@ -38,5 +38,5 @@ pub async fn reset(
 ) -> Result<Reply, GatewayError> {
     let request = convert::reset_partner_enablement_request(envelope, headers)?;
     let response = tenants.reset_partner_enablement(key.request(request)?).await?;
-    Ok(Reply::receipt(&response))
+    Ok(Reply::receipt(&response, key))
 }

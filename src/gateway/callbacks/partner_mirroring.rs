@@ -19,12 +19,12 @@ pub async fn get_state(envelope: &Envelope, mut tenants: TenantClient) -> Result
 pub async fn enable(envelope: &Envelope, mut tenants: TenantClient, key: &CallbackKey) -> Result<Reply, GatewayError> {
     let request = convert::enable_mirrored_partner_request(envelope)?;
     let response = tenants.enable_mirrored_partner(key.request(request)?).await?;
-    let receipt = Reply::receipt(&response);
+    let receipt = Reply::receipt(&response, key);
     Ok(receipt.with_payload(convert::enabled_partner(response.into_inner())))
 }
 
 pub async fn reset(envelope: &Envelope, mut tenants: TenantClient, key: &CallbackKey) -> Result<Reply, GatewayError> {
     let request = convert::reset_mirrored_partner_request(envelope);
     let response = tenants.reset_mirrored_partner(key.request(request)?).await?;
-    Ok(Reply::receipt(&response))
+    Ok(Reply::receipt(&response, key))
 }
