@@ -9,17 +9,17 @@ use super::super::envelope::Envelope;
 use super::super::error::GatewayError;
 use super::super::held_answers::HeldAnswers;
 use super::super::idempotency::CallbackKey;
+use super::super::payloads::Payload;
 use super::reply::Reply;
 use crate::grpc::TenantClient;
+use crate::pb;
 
 pub async fn topology_read(
     envelope: &Envelope,
     tenants: TenantClient,
     held: &HeldAnswers,
 ) -> Result<Reply, GatewayError> {
-    let request = convert::list_customer_organizations_request(envelope)?;
-    let callback = StandardCallback::TopologyRead;
-    Ok(Reply::lookup(held.list_customer_organizations(callback, tenants, request, convert::topology).await?))
+    list(envelope, tenants, held, StandardCallback::TopologyRead, convert::topology).await
 }
 
 pub async fn tenant_mapping_read(
@@ -27,9 +27,19 @@ pub async fn tenant_mapping_read(
     tenants: TenantClient,
     held: &HeldAnswers,
 ) -> Result<Reply, GatewayError> {
+    list(envelope, tenants, held, StandardCallback::TenantMappingRead, convert::tenant_mapping).await
+}
+
+/// The two reads list the same customers and differ only in how `render` shapes them.
+async fn list(
+    envelope: &Envelope,
+    tenants: TenantClient,
+    held: &HeldAnswers,
+    callback: StandardCallback,
+    render: fn(pb::ListCustomerOrganizationsResponse) -> Payload,
+) -> Result<Reply, GatewayError> {
     let request = convert::list_customer_organizations_request(envelope)?;
-    let callback = StandardCallback::TenantMappingRead;
-    Ok(Reply::lookup(held.list_customer_organizations(callback, tenants, request, convert::tenant_mapping).await?))
+    Ok(Reply::lookup(held.list_customer_organizations(callback, tenants, request, render).await?))
 }
 
 pub async fn tenant_mapping_write(
