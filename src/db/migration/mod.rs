@@ -23,6 +23,7 @@ mod m20261122_000002_create_directory;
 mod m20261122_000003_create_callback_requests;
 mod m20261122_000004_sequence_tenant_events;
 mod m20261201_000005_index_customer_pages;
+mod m20261201_000006_index_unsequenced_events;
 
 use std::collections::HashSet;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_callback_requests::Migration),
             Box::new(m20261122_000004_sequence_tenant_events::Migration),
             Box::new(m20261201_000005_index_customer_pages::Migration),
+            Box::new(m20261201_000006_index_unsequenced_events::Migration),
         ]
     }
 

@@ -527,6 +527,26 @@ mod tests {
         assert!(record.is_some(), "a kept answer outlived the event that changed it");
     }
 
+    #[tokio::test]
+    async fn events_are_read_in_windows_of_positions_and_a_cursor_among_expired_ones_sees_the_gap() {
+        let (_dir, this, other) = replicas().await;
+        for n in 1..=5 {
+            enable(&other, &format!("0a5e1c3e-0000-4000-8000-{n:012}")).await;
+        }
+        let head = other.sequence_events().await.expect("sequenced");
+        assert!(head >= 5);
+        let positions = |events: Vec<EventKeys>| events.iter().filter_map(|event| event.position).collect::<Vec<_>>();
+        let first = i64::try_from(head).expect("position") - 4;
+        let window = this.event_keys_after(head - 5, 2).await.expect("read");
+        assert_eq!(positions(window), vec![first, first + 1], "the next two, in order");
+        // Every event but the newest goes. A cursor four behind the head with a window of two: every position
+        // of the window expired, and what comes back must still show that events were missed.
+        other.expire_events(Duration::ZERO).await.expect("expired");
+        let after_gap = this.event_keys_after(head - 4, 2).await.expect("read");
+        assert_eq!(positions(after_gap), vec![first + 4], "the oldest event kept, after the gap");
+        assert!(this.event_keys_after(head, 2).await.expect("read").is_empty(), "nothing after the head");
+    }
+
     #[test]
     fn a_read_needs_a_refresh_after_its_own_writes_but_not_after_later_ones() {
         let arrived = Instant::now() + Duration::from_mins(2);
