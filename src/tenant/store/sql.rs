@@ -42,19 +42,44 @@ fn enabled_partner(alias: &str, organization: &str) -> String {
     format!("{alias}.vendor_tenant_id = {organization} AND {alias}.kind = 'partner' AND {alias}.state = 'enabled'")
 }
 
-/// `LEFT JOIN tenants {alias}` on [`enabled_partner`]: `{alias}.id IS NULL` after it means no enabled partner
-/// has that organization.
-pub(super) fn enabled_partner_join(alias: &str, organization: &str) -> String {
-    format!("LEFT JOIN tenants {alias} ON {}", enabled_partner(alias, organization))
-}
-
 /// The condition that no enabled partner has `organization` ([`enabled_partner`]), as a scalar subquery
 /// rather than a join (`tenants.vendor_tenant_id` is unique, so it has one row or none): PostgreSQL cannot
-/// turn it into a join, so it stays one index lookup per walked organization. As a join, the planner may hash every enabled partner record instead, because
-/// `organizations.parent_id` has few distinct values (the big partners' customers) and it expects each walked
-/// organization to have thousands of partner children.
-fn not_enabled_partner(organization: &str) -> String {
+/// turn it into a join, so it stays one index lookup per walked organization, in both walks. As a join, the
+/// planner may hash every enabled partner record instead: walking down because `organizations.parent_id`
+/// has few distinct values (the big partners' customers) and it expects each walked organization to have
+/// thousands of partner children; walking up because it cannot tell how few rows the recursion carries.
+pub(super) fn not_enabled_partner(organization: &str) -> String {
     format!("(SELECT enabled.id FROM tenants enabled WHERE {}) IS NULL", enabled_partner("enabled", organization))
+}
+
+/// `SELECT {table}.* …`: the rows of `table` whose `column`, a unique one, equals one of the `count` bound
+/// parameters numbered from `first`; on PostgreSQL `FOR UPDATE` when `lock` (SQLite's write transaction
+/// holds the whole database).
+///
+/// On PostgreSQL each key is its own index lookup, whatever the table's size. A list `column IN ($1, …)`
+/// leaves the choice to a plan that each connection makes once and keeps: made while a table is small, it
+/// scans the table, and goes on scanning it as the table grows or fills with the dead rows of updates
+/// between vacuums (1.2 ms a workset read of 706 live `tenants` among 120,000 dead, against 0.14 ms
+/// looked up). A `LATERAL` subquery with `LIMIT 1` cannot be merged into a join, so it stays one lookup on
+/// the unique index per key.
+pub(super) fn rows_by_unique_key(
+    backend: DbBackend,
+    table: &str,
+    column: &str,
+    first: usize,
+    count: usize,
+    lock: bool,
+) -> String {
+    let keys = (first..first + count).map(|n| placeholder(backend, n)).collect::<Vec<_>>().join(", ");
+    if backend == DbBackend::Postgres {
+        let lock = if lock { " FOR UPDATE" } else { "" };
+        format!(
+            "SELECT {table}.* FROM unnest(ARRAY[{keys}]) AS wanted(key) \
+             CROSS JOIN LATERAL (SELECT * FROM {table} WHERE {column} = wanted.key LIMIT 1{lock}) AS {table}"
+        )
+    } else {
+        format!("SELECT {table}.* FROM {table} WHERE {column} IN ({keys})")
+    }
 }
 
 /// The `n`-th bind parameter in the backend's syntax; numbered on both, so a statement may use one twice.
