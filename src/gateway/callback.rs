@@ -121,7 +121,8 @@ async fn answer(
             }
             Recognised::Custom(route) => {
                 let call = CustomCall { headers, body: &body, envelope: &envelope, route, trace };
-                custom::forward(state, &call).await
+                // Boxed, so that the standard callbacks' futures are not sized by the forward (see `dispatch`).
+                Box::pin(custom::forward(state, &call)).await
             }
         }
     };

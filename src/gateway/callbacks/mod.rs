@@ -32,17 +32,24 @@ pub async fn dispatch(
     // Only a change is recorded, so only a change needs the digest of its canonical body: for a read, parsing
     // and digesting the body again would cost about a tenth of the whole callback.
     let key = || CallbackKey::new(&envelope.request_id, body);
+    // The changes run boxed. A future is as large as its largest arm, and the hot reads' futures are boxed
+    // and moved on every request (by axum, tonic and the timeout around them): held inline, the changes'
+    // larger futures would make every read pay for their size.
     match callback {
         StandardCallback::EnablementRead => partner_mapping::read(envelope, headers, tenants).await,
-        StandardCallback::EnablementWrite => partner_mapping::write(envelope, headers, tenants, &key()).await,
-        StandardCallback::EnablementReset => partner_mapping::reset(envelope, headers, tenants, &key()).await,
+        StandardCallback::EnablementWrite => Box::pin(partner_mapping::write(envelope, headers, tenants, &key())).await,
+        StandardCallback::EnablementReset => Box::pin(partner_mapping::reset(envelope, headers, tenants, &key())).await,
         StandardCallback::TopologyRead => customer_mapping::topology_read(envelope, tenants, held).await,
         StandardCallback::TenantMappingRead => customer_mapping::tenant_mapping_read(envelope, tenants, held).await,
-        StandardCallback::TenantMappingWrite => customer_mapping::tenant_mapping_write(envelope, tenants, &key()).await,
+        StandardCallback::TenantMappingWrite => {
+            Box::pin(customer_mapping::tenant_mapping_write(envelope, tenants, &key())).await
+        }
         StandardCallback::PartnerMirroringGetState => partner_mirroring::get_state(envelope, tenants).await,
-        StandardCallback::PartnerMirroringEnable => partner_mirroring::enable(envelope, tenants, &key()).await,
-        StandardCallback::PartnerMirroringReset => partner_mirroring::reset(envelope, tenants, &key()).await,
+        StandardCallback::PartnerMirroringEnable => Box::pin(partner_mirroring::enable(envelope, tenants, &key())).await,
+        StandardCallback::PartnerMirroringReset => Box::pin(partner_mirroring::reset(envelope, tenants, &key())).await,
         StandardCallback::CustomerMirroringGetState => customer_mirroring::get_state(envelope, tenants).await,
-        StandardCallback::CustomerMirroringSetState => customer_mirroring::set_state(envelope, tenants, &key()).await,
+        StandardCallback::CustomerMirroringSetState => {
+            Box::pin(customer_mirroring::set_state(envelope, tenants, &key())).await
+        }
     }
 }

@@ -32,7 +32,7 @@ impl TenantStore {
         partner: AcronisTenantId,
     ) -> Result<Vec<tenant::Model>, TenantError> {
         // Built inside `load`, which runs on a miss only (see `credential_with_organization`).
-        let load = self.read("enabled_mirrored_customers", async {
+        let load = || self.read("enabled_mirrored_customers", async {
             let query = tenant::Entity::find()
                 .filter(tenant::Column::PartnerAcronisTenantId.eq(partner.to_string()))
                 .filter(tenant::Column::Kind.eq(TenantKind::Customer))

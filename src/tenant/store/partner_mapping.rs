@@ -25,7 +25,7 @@ impl TenantStore {
         organization: &organization::Model,
     ) -> Result<Option<tenant::Model>, TenantError> {
         // Built inside `load`, which runs on a miss only (see `credential_with_organization`).
-        let load = self.read("partner_mapping_of", async {
+        let load = || self.read("partner_mapping_of", async {
             let query = tenant::Entity::find()
                 .filter(tenant::Column::VendorTenantId.eq(organization.id.as_str()))
                 .filter(tenant::Column::Kind.eq(TenantKind::Partner))

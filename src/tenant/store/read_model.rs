@@ -281,20 +281,25 @@ impl ReadModel {
     }
 
     /// The answer to a read keyed `key` in `table`: kept and confirmed fresh (see the module's notes), or
-    /// loaded by `load` and kept.
-    pub(super) async fn read_through<K, V>(
+    /// loaded by the future `load` makes and kept.
+    ///
+    /// `load` makes its future only on a miss, and that future runs boxed: a database query's future is
+    /// several KiB, and held inline it would make every hit's future (boxed and moved by tonic and axum on
+    /// every request) that large too.
+    pub(super) async fn read_through<K, V, L>(
         &self,
         store: &TenantStore,
         table: fn(&mut Tables) -> &mut Table<K, V>,
         key: K,
-        load: impl Future<Output = Result<V, TenantError>>,
+        load: impl FnOnce() -> L,
     ) -> Result<V, TenantError>
     where
         K: Hash + Eq,
         V: Clone + Weight,
+        L: Future<Output = Result<V, TenantError>>,
     {
         if self.settings.capacity == 0 {
-            return load.await;
+            return Box::pin(load()).await;
         }
         let arrived = REQUEST_ARRIVAL.try_with(|arrived| *arrived).unwrap_or_else(|_| Instant::now());
         let (name, kept, mut generation) = {
@@ -313,7 +318,7 @@ impl ReadModel {
             }
         }
         METRICS.read_model_lookup(name, "miss");
-        let value = load.await?;
+        let value = Box::pin(load()).await?;
         let mut state = self.state();
         // Kept only when nothing was dropped since the load began and the model has been refreshed once (an
         // answer kept before the first refresh would not be dropped by events older than that refresh).
@@ -339,7 +344,8 @@ impl ReadModel {
         if self.state().confirmed_since(needed) {
             return Ok(());
         }
-        self.refresh_in_turn(store).await
+        // Boxed for the reason `read_through` boxes its loads: a refresh's queries would otherwise size every read.
+        Box::pin(self.refresh_in_turn(store)).await
     }
 
     /// Applies every event committed since the last refresh: the sequenced ones after `applied`, in order,
@@ -474,7 +480,7 @@ mod tests {
         let (_dir, this, other) = replicas().await;
         // A load that read the database before the other replica's write, and returned after this model
         // applied that write's event: what it loaded is already old.
-        let load = async {
+        let load = || async {
             enable(&other, X).await;
             this.read_model().refresh(&this).await?;
             Ok(None)

@@ -51,7 +51,7 @@ impl TenantStore {
         partner: AcronisTenantId,
         page: Option<&PageRequest>,
     ) -> Result<Arc<CustomerPage>, TenantError> {
-        let load = self.read("customer_organizations", async {
+        let load = || self.read("customer_organizations", async {
             let (customers, info) = self.customer_organizations_untraced(partner, page).await?;
             Ok(Arc::new(CustomerPage::new(customers, info)))
         });
