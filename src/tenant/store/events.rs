@@ -171,17 +171,21 @@ impl TenantStore {
     /// into expired ones (the caller then sees the gap). A bounded range is what keeps PostgreSQL's plan right:
     /// with `position > $1 … LIMIT` alone, the plan a connection made while the outbox was small (kept until
     /// an `ANALYZE`) scanned and sorted the whole table, 13-70 ms a refresh once it held 150,000 events.
+    /// The window's start is one row joined to the events, so the oldest position is looked up once; both
+    /// databases read the window as an index range scan parameterised by that row.
     pub(super) async fn event_keys_after(&self, cursor: u64, limit: u64) -> Result<Vec<EventKeys>, TenantError> {
         let backend = self.db.get_database_backend();
         let columns = "id, position, kind, vendor_tenant_id, acronis_tenant_id";
         let cursor_param = placeholder(backend, 1);
-        let after = format!(
-            "(SELECT CASE WHEN {cursor_param} >= oldest THEN {cursor_param} ELSE oldest END \
+        let window = format!(
+            "(SELECT CASE WHEN {cursor_param} >= oldest THEN {cursor_param} ELSE oldest END AS start_after \
               FROM (SELECT COALESCE(MIN(position), 1) - 1 AS oldest FROM tenant_events \
-                    WHERE position IS NOT NULL) AS kept)"
+                    WHERE position IS NOT NULL) AS kept) AS window_start"
         );
+        let event_columns = "e.id, e.position, e.kind, e.vendor_tenant_id, e.acronis_tenant_id";
         let sql = format!(
-            "SELECT {columns} FROM tenant_events WHERE position > {after} AND position <= {after} + {limit} \
+            "SELECT {event_columns} FROM {window} JOIN tenant_events AS e \
+               ON e.position > window_start.start_after AND e.position <= window_start.start_after + {limit} \
              UNION ALL \
              SELECT {columns} FROM (SELECT {columns} FROM tenant_events WHERE position IS NULL \
                                     ORDER BY id LIMIT {limit}) AS unsequenced"
