@@ -45,7 +45,9 @@ pub async fn dispatch(
             Box::pin(customer_mapping::tenant_mapping_write(envelope, tenants, &key())).await
         }
         StandardCallback::PartnerMirroringGetState => partner_mirroring::get_state(envelope, tenants).await,
-        StandardCallback::PartnerMirroringEnable => Box::pin(partner_mirroring::enable(envelope, tenants, &key())).await,
+        StandardCallback::PartnerMirroringEnable => {
+            Box::pin(partner_mirroring::enable(envelope, tenants, &key())).await
+        }
         StandardCallback::PartnerMirroringReset => Box::pin(partner_mirroring::reset(envelope, tenants, &key())).await,
         StandardCallback::CustomerMirroringGetState => customer_mirroring::get_state(envelope, tenants).await,
         StandardCallback::CustomerMirroringSetState => {

@@ -32,15 +32,17 @@ impl TenantStore {
         partner: AcronisTenantId,
     ) -> Result<Vec<tenant::Model>, TenantError> {
         // Built inside `load`, which runs on a miss only (see `credential_with_organization`).
-        let load = || self.read("enabled_mirrored_customers", async {
-            let query = tenant::Entity::find()
-                .filter(tenant::Column::PartnerAcronisTenantId.eq(partner.to_string()))
-                .filter(tenant::Column::Kind.eq(TenantKind::Customer))
-                .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mirrored))
-                .filter(tenant::Column::State.eq(EnablementState::Enabled))
-                .order_by_asc(tenant::Column::Id);
-            Ok(Arc::new(query.all(self.connection()).await?))
-        });
+        let load = || {
+            self.read("enabled_mirrored_customers", async {
+                let query = tenant::Entity::find()
+                    .filter(tenant::Column::PartnerAcronisTenantId.eq(partner.to_string()))
+                    .filter(tenant::Column::Kind.eq(TenantKind::Customer))
+                    .filter(tenant::Column::EnablementMethod.eq(EnablementMethod::Mirrored))
+                    .filter(tenant::Column::State.eq(EnablementState::Enabled))
+                    .order_by_asc(tenant::Column::Id);
+                Ok(Arc::new(query.all(self.connection()).await?))
+            })
+        };
         let kept =
             self.read_model.read_through(self, |tables| &mut tables.mirrored_customers, partner.to_string(), load);
         Ok(Arc::unwrap_or_clone(kept.await?))

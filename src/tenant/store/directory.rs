@@ -84,11 +84,13 @@ impl TenantStore {
         identity: &Identity,
     ) -> Result<Option<(credential::Model, organization::Model)>, TenantError> {
         // The query is built inside `load`, which runs on a miss only: building it costs more than a hit.
-        let load = || self.read("credential_with_organization", async {
-            let query = credential::Entity::find_by_id(identity.as_str()).find_also_related(organization::Entity);
-            let found = query.one(self.connection()).await?;
-            Ok(found.and_then(|(credential, organization)| Some(Arc::new((credential, organization?)))))
-        });
+        let load = || {
+            self.read("credential_with_organization", async {
+                let query = credential::Entity::find_by_id(identity.as_str()).find_also_related(organization::Entity);
+                let found = query.one(self.connection()).await?;
+                Ok(found.and_then(|(credential, organization)| Some(Arc::new((credential, organization?)))))
+            })
+        };
         let kept = self.read_model.read_through(self, |tables| &mut tables.credentials, identity.to_string(), load);
         Ok(kept.await?.map(Arc::unwrap_or_clone))
     }

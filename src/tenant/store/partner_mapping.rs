@@ -25,14 +25,16 @@ impl TenantStore {
         organization: &organization::Model,
     ) -> Result<Option<tenant::Model>, TenantError> {
         // Built inside `load`, which runs on a miss only (see `credential_with_organization`).
-        let load = || self.read("partner_mapping_of", async {
-            let query = tenant::Entity::find()
-                .filter(tenant::Column::VendorTenantId.eq(organization.id.as_str()))
-                .filter(tenant::Column::Kind.eq(TenantKind::Partner))
-                .filter(tenant::Column::State.eq(EnablementState::Enabled))
-                .filter(tenant::Column::AcronisTenantId.is_not_null());
-            Ok(query.one(self.connection()).await?.map(Arc::new))
-        });
+        let load = || {
+            self.read("partner_mapping_of", async {
+                let query = tenant::Entity::find()
+                    .filter(tenant::Column::VendorTenantId.eq(organization.id.as_str()))
+                    .filter(tenant::Column::Kind.eq(TenantKind::Partner))
+                    .filter(tenant::Column::State.eq(EnablementState::Enabled))
+                    .filter(tenant::Column::AcronisTenantId.is_not_null());
+                Ok(query.one(self.connection()).await?.map(Arc::new))
+            })
+        };
         let kept =
             self.read_model.read_through(self, |tables| &mut tables.partner_mappings, organization.id.clone(), load);
         Ok(kept.await?.map(Arc::unwrap_or_clone))

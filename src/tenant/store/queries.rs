@@ -26,10 +26,13 @@ pub struct TenantFilter {
 impl TenantStore {
     /// The record holding Acronis tenant `id`, whatever its kind and state (a read-model read).
     pub async fn tenant_by_acronis_id(&self, id: AcronisTenantId) -> Result<Option<tenant::Model>, TenantError> {
-        let load = || self.read("tenant_by_acronis_id", async {
-            let found = tenant::Entity::find().filter(tenant::Column::AcronisTenantId.eq(id.to_string())).one(&self.db);
-            Ok(found.await?.map(Arc::new))
-        });
+        let load = || {
+            self.read("tenant_by_acronis_id", async {
+                let found =
+                    tenant::Entity::find().filter(tenant::Column::AcronisTenantId.eq(id.to_string())).one(&self.db);
+                Ok(found.await?.map(Arc::new))
+            })
+        };
         let kept = self.read_model.read_through(self, |tables| &mut tables.tenants, id.to_string(), load).await?;
         Ok(kept.map(Arc::unwrap_or_clone))
     }

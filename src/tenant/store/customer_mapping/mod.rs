@@ -51,10 +51,12 @@ impl TenantStore {
         partner: AcronisTenantId,
         page: Option<&PageRequest>,
     ) -> Result<Arc<CustomerPage>, TenantError> {
-        let load = || self.read("customer_organizations", async {
-            let (customers, info) = self.customer_organizations_untraced(partner, page).await?;
-            Ok(Arc::new(CustomerPage::new(customers, info)))
-        });
+        let load = || {
+            self.read("customer_organizations", async {
+                let (customers, info) = self.customer_organizations_untraced(partner, page).await?;
+                Ok(Arc::new(CustomerPage::new(customers, info)))
+            })
+        };
         let key = (partner.to_string(), page.cloned());
         self.read_model.read_through(self, |tables| &mut tables.customer_pages, key, load).await
     }
