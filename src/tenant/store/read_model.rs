@@ -476,6 +476,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_read_future_does_not_carry_the_size_of_its_database_query() {
+        // tonic and axum box and move the future of every callback's read; a miss's query (several KiB of
+        // SeaORM and sqlx state) must not size every hit's future, so `read_through` boxes it.
+        let (_dir, this, _other) = replicas().await;
+        let read = this.tenant_by_acronis_id(id(X));
+        let bytes = size_of_val(&read);
+        assert!(bytes <= 1024, "a tenant read's future is {bytes} bytes");
+    }
+
+    #[tokio::test]
     async fn an_answer_loaded_while_an_event_was_applied_is_not_kept() {
         let (_dir, this, other) = replicas().await;
         // A load that read the database before the other replica's write, and returned after this model
