@@ -182,10 +182,9 @@ impl TenantStore {
               FROM (SELECT COALESCE(MIN(position), 1) - 1 AS oldest FROM tenant_events \
                     WHERE position IS NOT NULL) AS kept) AS window_start"
         );
-        let event_columns = "e.id, e.position, e.kind, e.vendor_tenant_id, e.acronis_tenant_id";
         let sql = format!(
-            "SELECT {event_columns} FROM {window} JOIN tenant_events AS e \
-               ON e.position > window_start.start_after AND e.position <= window_start.start_after + {limit} \
+            "SELECT {columns} FROM {window} JOIN tenant_events \
+               ON position > window_start.start_after AND position <= window_start.start_after + {limit} \
              UNION ALL \
              SELECT {columns} FROM (SELECT {columns} FROM tenant_events WHERE position IS NULL \
                                     ORDER BY id LIMIT {limit}) AS unsequenced"
