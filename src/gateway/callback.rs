@@ -29,7 +29,7 @@ use super::idempotency::new_response_id;
 use crate::metrics::METRICS;
 use crate::trace_context::TraceContext;
 
-pub async fn handle(State(state): State<GatewayState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn handle(State(state): State<Arc<GatewayState>>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     // One span for the whole callback, verification included; its fields are filled in as they become known.
     // With OpenTelemetry on it is the trace's server span, continuing the sender's `traceparent`.

@@ -2,6 +2,7 @@
 //! answers and its schema is current; and this process is not shutting down). The gateway learns readiness
 //! over gRPC health, never from the database itself.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -21,10 +22,12 @@ pub async fn live() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-pub async fn ready(State(Probes { mut health, draining }): State<Probes>) -> impl IntoResponse {
+pub async fn ready(State(probes): State<Arc<Probes>>) -> impl IntoResponse {
     // A shutting-down process is not ready whatever the TenantService says: in a gateway-only process that
     // service is another process, which is not going away.
-    let serving = !draining.is_cancelled() && {
+    let serving = !probes.draining.is_cancelled() && {
+        // The generated client calls through `&mut self`.
+        let mut health = probes.health.clone();
         let request = HealthCheckRequest { service: TENANT_SERVICE_NAME.to_owned() };
         match tokio::time::timeout(READINESS_TIMEOUT, health.check(request)).await {
             Ok(Ok(response)) => response.into_inner().status() == ServingStatus::Serving,

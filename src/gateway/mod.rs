@@ -33,7 +33,9 @@ use tokio_util::sync::CancellationToken;
 use crate::grpc::{HealthClient, TenantClient};
 use auth::RequestVerifier;
 
-/// Everything a gateway request handler needs; cheap to clone.
+/// Everything a gateway request handler needs. The router shares it behind an `Arc`: axum clones a route's
+/// state several times per request, and a clone of this struct would copy both boxed gRPC clients (two
+/// allocations each time).
 #[derive(Debug, Clone)]
 pub struct GatewayState {
     pub tenants: TenantClient,
@@ -55,7 +57,8 @@ pub struct GatewayState {
     pub draining: CancellationToken,
 }
 
-/// What the probes need: the TenantService's health, and whether this process is shutting down.
+/// What the probes need: the TenantService's health, and whether this process is shutting down. Shared
+/// behind an `Arc` for the reason [`GatewayState`] is.
 #[derive(Debug, Clone)]
 pub struct Probes {
     pub health: HealthClient,
@@ -69,7 +72,7 @@ pub fn probe_router(probes: Probes) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(crate::metrics::handler))
-        .with_state(probes)
+        .with_state(Arc::new(probes))
 }
 
 pub fn router(state: GatewayState) -> Router {
@@ -78,5 +81,5 @@ pub fn router(state: GatewayState) -> Router {
         router = router.route("/dev/api/idp/v1/keys", get(move || async move { axum::Json((*jwks).clone()) }));
     }
     let probes = probe_router(Probes { health: state.health.clone(), draining: state.draining.clone() });
-    router.with_state(state).merge(probes)
+    router.with_state(Arc::new(state)).merge(probes)
 }
