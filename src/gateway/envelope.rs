@@ -6,7 +6,11 @@
 //! the items of a payload's lists must be JSON objects: serde would also read a struct from an array, by
 //! field order, a shape Acronis never sends.
 
-use serde::de::{DeserializeOwned, Error as _};
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -127,17 +131,41 @@ fn without_position(error: &serde_json::Error) -> String {
 }
 
 /// A struct read from a JSON object only (see the module's notes); an array is "invalid type: sequence".
-pub(super) fn from_object<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<T, D::Error> {
-    let object = serde_json::Map::<String, Value>::deserialize(deserializer)?;
-    T::deserialize(object).map_err(D::Error::custom)
+/// The object's fields go straight into `T`, with no map built in between.
+pub(super) fn from_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
+    deserializer.deserialize_map(ObjectVisitor(PhantomData))
 }
 
 /// A list of structs, each read from a JSON object only (see [`from_object`]).
-pub(super) fn from_objects<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+pub(super) fn from_objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
 ) -> Result<Vec<T>, D::Error> {
-    let objects = Vec::<serde_json::Map<String, Value>>::deserialize(deserializer)?;
-    objects.into_iter().map(|object| T::deserialize(object).map_err(D::Error::custom)).collect()
+    let objects = Vec::<Object<T>>::deserialize(deserializer)?;
+    Ok(objects.into_iter().map(|Object(item)| item).collect())
+}
+
+/// Reads a `T` from a map, and refuses every other shape with "expected a map".
+struct ObjectVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a map")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map))
+    }
+}
+
+/// One item of [`from_objects`].
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        from_object(deserializer).map(Object)
+    }
 }
 
 /// Non-blank, at most `max_len` bytes, printable ASCII (`request_id` travels as gRPC metadata, and
