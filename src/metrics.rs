@@ -51,7 +51,7 @@ pub struct RouteLabels {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct GrpcLabels {
-    pub method: String,
+    pub method: &'static str,
     pub code: &'static str,
 }
 

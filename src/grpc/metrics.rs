@@ -29,8 +29,9 @@ pub fn count_calls(routes: tonic::service::Routes) -> tonic::service::Routes {
     tonic::service::Routes::from(routes.into_axum_router().layer(axum::middleware::from_fn(observe)))
 }
 
-/// `package.Service/Method` of every method served on the gRPC port.
-static SERVED_METHODS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+/// `package.Service/Method` of every method served on the gRPC port. Made once and kept for the life of the
+/// process (a few dozen names), so that a call's label is a borrowed name rather than an allocation.
+static SERVED_METHODS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     let descriptor_sets = [
         crate::pb::FILE_DESCRIPTOR_SET,
         tonic_health::pb::FILE_DESCRIPTOR_SET,
@@ -49,7 +50,8 @@ static SERVED_METHODS: LazyLock<HashSet<String>> = LazyLock::new(|| {
             });
             for service in served {
                 for method in &service.method {
-                    methods.insert(format!("{}.{}/{}", file.package(), service.name(), method.name()));
+                    let name = format!("{}.{}/{}", file.package(), service.name(), method.name());
+                    methods.insert(&*Box::leak(name.into_boxed_str()));
                 }
             }
         }
@@ -58,9 +60,8 @@ static SERVED_METHODS: LazyLock<HashSet<String>> = LazyLock::new(|| {
 });
 
 /// The label of a call to `path`: the method when it is one this port serves, else `unknown`.
-fn method_label(path: &str) -> String {
-    let method = path.trim_start_matches('/');
-    if SERVED_METHODS.contains(method) { method.to_owned() } else { "unknown".to_owned() }
+fn method_label(path: &str) -> &'static str {
+    SERVED_METHODS.get(path.trim_start_matches('/')).copied().unwrap_or("unknown")
 }
 
 async fn observe(request: Request, next: Next) -> Response {
@@ -103,7 +104,7 @@ fn code_name(code: Code) -> &'static str {
     }
 }
 
-fn record(method: String, code: Code) {
+fn record(method: &'static str, code: Code) {
     METRICS.grpc_requests.get_or_create(&GrpcLabels { method, code: code_name(code) }).inc();
 }
 
@@ -112,7 +113,7 @@ fn record(method: String, code: Code) {
 struct StatusObserver {
     inner: Body,
     /// Taken once the call is recorded.
-    method: Option<String>,
+    method: Option<&'static str>,
 }
 
 impl StatusObserver {
