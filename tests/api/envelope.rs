@@ -121,6 +121,21 @@ async fn objects_written_as_arrays_are_refused_with_400() {
 }
 
 #[tokio::test]
+async fn a_key_given_twice_in_context_is_refused_with_400() {
+    // Which of two values a parser keeps is where parsers disagree: a body naming two tenants is refused
+    // rather than acted on for either.
+    let app = TestApp::spawn().await;
+    let request = serde_json::to_string(&enable_partner(PARTNER_TENANT, "Partner", None)).expect("json");
+    let twice =
+        request.replacen("\"context\":{", "\"context\":{\"tenant_id\":\"999d63d2-831e-40b9-aaab-16f919a483d0\",", 1);
+    assert_ne!(twice, request, "the test must change the body");
+    let response = send_raw(&app, twice.as_bytes()).await;
+    response.assert_error(400);
+    assert!(response.body.to_string().contains("duplicate field"), "{}", response.body);
+    assert!(app.snapshot().await.is_empty());
+}
+
+#[tokio::test]
 async fn an_unknown_callback_id_is_refused_with_404() {
     let app = TestApp::spawn().await;
     for callback_id in [
